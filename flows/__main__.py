@@ -1,0 +1,85 @@
+"""Command line: `python -m flows run|backfill|backtest|decode-grib|train|predict ...`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from datetime import date
+
+# Prefect's temporary server needs longer than its default to start on small machines.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a YYYY-MM-DD date: {text!r}") from exc
+
+
+def _steps(text: str) -> list[str]:
+    from flows.pipeline import STEPS
+
+    steps = [s.strip() for s in text.split(",") if s.strip()]
+    unknown = [s for s in steps if s not in STEPS]
+    if unknown or not steps:
+        raise argparse.ArgumentTypeError(f"unknown steps {unknown}; choose from {', '.join(STEPS)}")
+    return steps
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m flows", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the daily pipeline")
+    run.add_argument("--as-of", type=_day, default=None, help="replay as of this day (default today)")
+    run.add_argument("--steps", type=_steps, default=None, help="comma-separated subset of steps")
+
+    backfill = sub.add_parser("backfill", help="rebuild a date range from the lake (or the source)")
+    backfill.add_argument("--start", type=_day, required=True)
+    backfill.add_argument("--end", type=_day, required=True)
+    backfill.add_argument(
+        "--offline", action="store_true", help="never download: rebuild only from the lake"
+    )
+
+    backtest = sub.add_parser("backtest", help="rolling-origin forecast backtest with a report")
+    backtest.add_argument("--start", type=_day, required=True)
+    backtest.add_argument("--end", type=_day, required=True)
+    backtest.add_argument("--out", default="reports", help="folder of the report files")
+
+    decode = sub.add_parser("decode-grib", help="decode one GRIB2 file and print what it holds")
+    decode.add_argument("file")
+
+    for name in ("train", "predict"):
+        cmd = sub.add_parser(name, help=f"{name} the consumption forecast")
+        cmd.add_argument("--as-of", type=_day, default=None)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "run":
+        from flows.pipeline import run_cli
+
+        return run_cli(as_of=args.as_of, steps=args.steps)
+    if args.command == "backfill":
+        from flows.pipeline import backfill_cli
+
+        return backfill_cli(start=args.start, end=args.end, offline=args.offline)
+    if args.command == "backtest":
+        from flows.forecast.backtest import backtest_cli
+
+        return backtest_cli(start=args.start, end=args.end, out_dir=args.out)
+    if args.command == "decode-grib":
+        from flows.meteofrance.inspect import decode_grib_cli
+
+        return decode_grib_cli(args.file)
+    from flows.forecast.flows import forecast_cli
+
+    return forecast_cli(args.command, as_of=args.as_of)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,297 @@
+"""The data lake: a local folder or a GCS bucket behind one interface, with atomic writes.
+
+Object keys are identical on both backends (see the README's lake layout). A reader never
+sees a half-written object: locally a write goes to a temporary file renamed into place; on
+GCS an object only exists once its upload completed and the server checked its checksum.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import os
+import tempfile
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+if TYPE_CHECKING:
+    from google.cloud.storage import Client
+
+    from flows.settings import Settings
+
+CHUNK = 1 << 20
+
+
+class LakeError(RuntimeError):
+    """A lake object is missing, unreadable or could not be written."""
+
+
+class Lake(ABC):
+    """Object storage with the same keys on every backend."""
+
+    url: str
+
+    @abstractmethod
+    def write_bytes(self, key: str, data: bytes) -> None:
+        """Write an object atomically, replacing any previous version."""
+
+    @abstractmethod
+    def upload_file(self, key: str, path: Path) -> None:
+        """Copy a local file into the lake atomically."""
+
+    @abstractmethod
+    def read_bytes(self, key: str) -> bytes:
+        """Read a whole object."""
+
+    @abstractmethod
+    def download_file(self, key: str, path: Path) -> Path:
+        """Copy an object to a local file and return its path."""
+
+    @abstractmethod
+    def exists(self, key: str) -> bool:
+        """Whether an object exists."""
+
+    @abstractmethod
+    def list(self, prefix: str = "") -> list[str]:
+        """Keys under a prefix, sorted."""
+
+    @abstractmethod
+    def delete(self, key: str) -> None:
+        """Delete an object; a missing one is not an error."""
+
+    @abstractmethod
+    def md5(self, key: str) -> str | None:
+        """Hex MD5 of an object, or None when it does not exist."""
+
+    @abstractmethod
+    def uri(self, key: str) -> str:
+        """Where an object lives, for humans and for load jobs (a path or gs:// URI)."""
+
+    @abstractmethod
+    def etags(self, prefix: str = "") -> dict[str, str]:
+        """Key -> a version tag that changes whenever the object is rewritten, from a listing."""
+
+    # --- shared helpers over the primitives -------------------------------------------
+    def write_parquet(self, key: str, table: pa.Table | pd.DataFrame) -> None:
+        """Write a frame or Arrow table as one zstd Parquet object."""
+        if isinstance(table, pd.DataFrame):
+            table = pa.Table.from_pandas(table, preserve_index=False)
+        buf = io.BytesIO()
+        pq.write_table(table, buf, compression="zstd")
+        self.write_bytes(key, buf.getvalue())
+
+    def read_parquet(self, key: str) -> pa.Table:
+        """Read one Parquet object."""
+        return pq.read_table(io.BytesIO(self.read_bytes(key)))
+
+    def list_partitions(self, prefix: str, name: str) -> list[str]:
+        """Values of a `name=value` path segment found under a prefix, sorted and unique."""
+        marker = f"{name}="
+        values = set()
+        for key in self.list(prefix):
+            for part in key[len(prefix) :].split("/"):
+                if part.startswith(marker):
+                    values.add(part[len(marker) :])
+                    break
+        return sorted(values)
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every object under a prefix; returns how many."""
+        keys = self.list(prefix)
+        for key in keys:
+            self.delete(key)
+        return len(keys)
+
+
+def _check_key(key: str) -> str:
+    if not key or key.startswith("/") or ".." in key.split("/"):
+        raise LakeError(f"invalid lake key {key!r}")
+    return key
+
+
+def file_md5(path: Path) -> str:
+    """Hex MD5 of a local file, streamed."""
+    digest = hashlib.md5()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class LocalLake(Lake):
+    """A folder on disk; writes go through a temporary file and an atomic rename."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root).expanduser().resolve()
+        self.url = str(self.root)
+
+    def _path(self, key: str) -> Path:
+        return self.root / _check_key(key)
+
+    def _atomic_write(self, key: str, writer) -> None:
+        target = self._path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                writer(fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        self._atomic_write(key, lambda fh: fh.write(data))
+
+    def upload_file(self, key: str, path: Path) -> None:
+        def copy(fh) -> None:
+            with open(path, "rb") as src:
+                for block in iter(lambda: src.read(CHUNK), b""):
+                    fh.write(block)
+
+        self._atomic_write(key, copy)
+
+    def read_bytes(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError as exc:
+            raise LakeError(f"lake object {key!r} not found in {self.url}") from exc
+
+    def download_file(self, key: str, path: Path) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(self.read_bytes(key))
+        return path
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def _walk(self, base: Path) -> Iterator[Path]:
+        for dirpath, _, files in os.walk(base):
+            for name in files:
+                if not (name.startswith(".") and name.endswith(".tmp")):
+                    yield Path(dirpath) / name
+
+    def list(self, prefix: str = "") -> list[str]:
+        # Walk only the deepest folder the prefix names, not the whole lake.
+        folder = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+        base = self.root / folder
+        if not base.is_dir():
+            return []
+        keys = (p.relative_to(self.root).as_posix() for p in self._walk(base))
+        return sorted(k for k in keys if k.startswith(prefix))
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    def md5(self, key: str) -> str | None:
+        path = self._path(key)
+        return file_md5(path) if path.is_file() else None
+
+    def uri(self, key: str) -> str:
+        return str(self._path(key))
+
+    def etags(self, prefix: str = "") -> dict[str, str]:
+        # Size and mtime, not a digest: a listing must not read every byte of history.
+        tags = {}
+        for key in self.list(prefix):
+            st = self._path(key).stat()
+            tags[key] = f"{st.st_size}-{st.st_mtime_ns}"
+        return tags
+
+
+class GcsLake(Lake):
+    """A GCS bucket (and optional prefix) through google-cloud-storage."""
+
+    def __init__(self, url: str, client: Client | None = None) -> None:
+        if not url.startswith("gs://"):
+            raise LakeError(f"not a gs:// URL: {url!r}")
+        bucket, _, prefix = url[len("gs://") :].partition("/")
+        if not bucket:
+            raise LakeError(f"no bucket in {url!r}")
+        if client is None:
+            from google.cloud import storage
+
+            client = storage.Client()
+        self.client = client
+        self.bucket = client.bucket(bucket)
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self.url = url.rstrip("/")
+
+    def _name(self, key: str) -> str:
+        return self.prefix + _check_key(key)
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        blob = self.bucket.blob(self._name(key))
+        # The server rejects the upload if the bytes it got do not match this checksum.
+        blob.md5_hash = base64.b64encode(hashlib.md5(data).digest()).decode()
+        blob.upload_from_string(data, checksum="md5")
+
+    def upload_file(self, key: str, path: Path) -> None:
+        blob = self.bucket.blob(self._name(key))
+        blob.upload_from_filename(str(path), checksum="md5")
+        blob.reload()
+        if base64.b64decode(blob.md5_hash).hex() != file_md5(path):
+            raise LakeError(f"checksum mismatch after uploading {key!r} to {self.url}")
+
+    def read_bytes(self, key: str) -> bytes:
+        from google.api_core.exceptions import NotFound
+
+        try:
+            return self.bucket.blob(self._name(key)).download_as_bytes(checksum="md5")
+        except NotFound as exc:
+            raise LakeError(f"lake object {key!r} not found in {self.url}") from exc
+
+    def download_file(self, key: str, path: Path) -> Path:
+        from google.api_core.exceptions import NotFound
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.bucket.blob(self._name(key)).download_to_filename(str(path), checksum="md5")
+        except NotFound as exc:
+            path.unlink(missing_ok=True)
+            raise LakeError(f"lake object {key!r} not found in {self.url}") from exc
+        return path
+
+    def exists(self, key: str) -> bool:
+        return self.bucket.blob(self._name(key)).exists()
+
+    def list(self, prefix: str = "") -> list[str]:
+        names = self.client.list_blobs(self.bucket, prefix=self.prefix + prefix)
+        return sorted(b.name[len(self.prefix) :] for b in names)
+
+    def delete(self, key: str) -> None:
+        from google.api_core.exceptions import NotFound
+
+        try:
+            self.bucket.blob(self._name(key)).delete()
+        except NotFound:
+            pass
+
+    def md5(self, key: str) -> str | None:
+        blob = self.bucket.get_blob(self._name(key))
+        if blob is None or not blob.md5_hash:
+            return None
+        return base64.b64decode(blob.md5_hash).hex()
+
+    def uri(self, key: str) -> str:
+        return f"gs://{self.bucket.name}/{self._name(key)}"
+
+    def etags(self, prefix: str = "") -> dict[str, str]:
+        names = self.client.list_blobs(self.bucket, prefix=self.prefix + prefix)
+        return {b.name[len(self.prefix) :]: f"{b.md5_hash}-{b.generation}" for b in names}
+
+
+def open_lake(settings: Settings) -> Lake:
+    """The lake the settings name: gs:// URLs go to GCS, anything else is a folder."""
+    if settings.lake_url.startswith("gs://"):
+        return GcsLake(settings.lake_url)
+    return LocalLake(settings.lake_url)

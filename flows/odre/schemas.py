@@ -1,0 +1,147 @@
+"""The ODRÉ datasets we ingest: their fields, explicit types, windows and staging tables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flows.warehouse import TableSpec
+
+# Production, exchange and forecast fields of eCO2mix, MW unless noted. The later ones are
+# strings at the source because they can hold "ND"; we type them all as float64.
+ECO2MIX_MEASURES = (
+    "consommation",
+    "prevision_j1",
+    "prevision_j",
+    "fioul",
+    "charbon",
+    "gaz",
+    "nucleaire",
+    "eolien",
+    "solaire",
+    "hydraulique",
+    "pompage",
+    "bioenergies",
+    "ech_physiques",
+    "taux_co2",
+    "ech_comm_angleterre",
+    "ech_comm_espagne",
+    "ech_comm_italie",
+    "ech_comm_suisse",
+    "ech_comm_allemagne_belgique",
+    "fioul_tac",
+    "fioul_cogen",
+    "fioul_autres",
+    "gaz_tac",
+    "gaz_cogen",
+    "gaz_ccg",
+    "gaz_autres",
+    "hydraulique_fil_eau_eclusee",
+    "hydraulique_lacs",
+    "hydraulique_step_turbinage",
+    "bioenergies_dechets",
+    "bioenergies_biomasse",
+    "bioenergies_biogaz",
+    "eolien_terrestre",
+    "eolien_offshore",
+    "stockage_batterie",
+    "destockage_batterie",
+)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One ODRÉ dataset: what to ask for, how to type it, and where it lands."""
+
+    id: str
+    time_field: str  # the field the ODSQL window filters on
+    time_is_timestamp: bool  # True: a UTC instant; False: a calendar date
+    fields: dict[str, str]  # source field -> portable type, as staged
+    required: tuple[str, ...]  # fields whose absence is an error
+    lookback_setting: str  # the Settings field holding the re-read window
+    lookback_unit: str  # "hours" or "days"
+    description: str
+
+    @property
+    def table(self) -> TableSpec:
+        """The staging table: the source fields plus the UTC `day` partition and load time."""
+        columns = {"day": "date", **self.fields, "ingested_at": "timestamp"}
+        return TableSpec(
+            name="odre__" + self.id.replace("-", "_"),
+            columns=columns,
+            partition_by="day",
+            cluster_by=(self.time_field,),
+            description=self.description,
+        )
+
+    def lake_prefix(self) -> str:
+        """Where this dataset's raw day partitions live in the lake."""
+        return f"raw/odre/{self.id}/"
+
+
+_ECO2MIX_FIELDS = {
+    "perimetre": "string",
+    "nature": "string",
+    "date_heure": "timestamp",
+    **{name: "float64" for name in ECO2MIX_MEASURES},
+}
+
+ECO2MIX_TR = Dataset(
+    id="eco2mix-national-tr",
+    time_field="date_heure",
+    time_is_timestamp=True,
+    fields=_ECO2MIX_FIELDS,
+    required=("date_heure", "consommation", "prevision_j1", "prevision_j"),
+    lookback_setting="eco2mix_lookback_hours",
+    lookback_unit="hours",
+    description="Real-time national electricity, 15-minute rows, refreshed hourly.",
+)
+
+ECO2MIX_CONS_DEF = Dataset(
+    id="eco2mix-national-cons-def",
+    time_field="date_heure",
+    time_is_timestamp=True,
+    fields=_ECO2MIX_FIELDS,
+    required=("date_heure", "consommation", "prevision_j1"),
+    lookback_setting="consolidated_lookback_days",
+    lookback_unit="days",
+    description="Consolidated and definitive national electricity history.",
+)
+
+GAS_STORAGE = Dataset(
+    id="stock-quotidien-stockages-gaz",
+    time_field="date",
+    time_is_timestamp=False,
+    fields={
+        "date": "date",
+        "source": "string",
+        "pits": "string",
+        "stock_fin_de_journee": "float64",
+    },
+    required=("date", "source", "pits", "stock_fin_de_journee"),
+    lookback_setting="gas_lookback_days",
+    lookback_unit="days",
+    description="End-of-day gas stock per storage group, GWh PCS 0°C.",
+)
+
+TEMPERATURE = Dataset(
+    id="temperature-quotidienne-regionale",
+    time_field="date",
+    time_is_timestamp=False,
+    fields={
+        "date": "date",
+        "code_insee_region": "int64",
+        "region": "string",
+        "id": "string",
+        "tmin": "float64",
+        "tmax": "float64",
+        "tmoy": "float64",
+    },
+    required=("date", "code_insee_region", "tmin", "tmax", "tmoy"),
+    lookback_setting="temperature_lookback_days",
+    lookback_unit="days",
+    description="Observed daily min/max/mean temperature per metropolitan region, °C.",
+)
+
+DATASETS: dict[str, Dataset] = {
+    d.id: d for d in (ECO2MIX_TR, ECO2MIX_CONS_DEF, GAS_STORAGE, TEMPERATURE)
+}

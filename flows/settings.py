@@ -1,0 +1,105 @@
+"""The platform's one settings object: environment variables `AGGREGAT_*` and an optional `.env`."""
+
+from __future__ import annotations
+
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Everything that names an endpoint, a bucket, a dataset, a path or a tuning knob."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="AGGREGAT_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    # --- where things live -------------------------------------------------------------
+    profile: Literal["local", "gcp"] = Field(
+        "local",
+        description="Backend profile: `local` (folder lake + DuckDB) or `gcp` (GCS + BigQuery).",
+    )
+    env: str = Field("dev", description="Environment name (dev, prod): selects dbt target and deployments.")
+    lake_url: str = Field(
+        "data/lake",
+        description="The lake: a folder path (relative to the working directory) or gs://bucket/prefix.",
+    )
+    duckdb_path: Path = Field(
+        Path("data/warehouse.duckdb"), description="DuckDB warehouse file for the local profile."
+    )
+    gcp_project: str | None = Field(None, description="GCP project id for BigQuery (gcp profile).")
+    gcp_credentials_file: Path | None = Field(
+        None, description="Service-account key file; unset means Application Default Credentials."
+    )
+    bigquery_location: str = Field("EU", description="BigQuery location of the datasets.")
+    bigquery_api_endpoint: str | None = Field(
+        None, description="BigQuery API endpoint override (an emulator); unset means Google's."
+    )
+    staging_dataset: str = Field("staging", description="Warehouse schema/dataset of loaded lake data.")
+    development_dataset: str = Field(
+        "development", description="Schema/dataset of dbt staging and intermediate models."
+    )
+    production_dataset: str = Field(
+        "production", description="Schema/dataset of the production marts the dashboard reads."
+    )
+    dbt_project_dir: Path = Field(PROJECT_ROOT / "dbt", description="The dbt project folder.")
+    dbt_target: str | None = Field(
+        None, description="dbt target; unset means `local` for the local profile, else the env name."
+    )
+
+    # --- ODRÉ --------------------------------------------------------------------------
+    odre_base_url: str = Field(
+        "https://odre.opendatasoft.com/api/explore/v2.1",
+        description="Base URL of the ODRÉ Explore API v2.1 (or a mirror).",
+    )
+    odre_api_key: SecretStr | None = Field(None, description="Optional ODRÉ API key (raises quotas).")
+    history_start: date = Field(
+        date(2016, 1, 1), description="First day of history to load on a first run."
+    )
+    odre_timeout_seconds: float = Field(120.0, description="HTTP timeout for one export request.")
+    odre_max_attempts: int = Field(5, description="Attempts per request on 429/5xx/timeouts.")
+    odre_backoff_seconds: float = Field(2.0, description="First retry wait; doubles each attempt.")
+    odre_max_wait_seconds: float = Field(
+        900.0, description="Longest wait honoured for a 429 reset_time before failing."
+    )
+    odre_chunk_days: int = Field(31, description="Window size of history chunks, in days.")
+    eco2mix_lookback_hours: int = Field(
+        48, description="Real-time electricity re-read window (revisions in place), hours."
+    )
+    gas_lookback_days: int = Field(28, description="Gas storage re-read window, days.")
+    temperature_lookback_days: int = Field(40, description="Observed temperature re-read window, days.")
+    consolidated_lookback_days: int = Field(
+        62, description="Consolidated electricity (cons-def) re-read window, days."
+    )
+
+    # --- Météo-France (weather issue) -----------------------------------------------------
+    meteofrance_base_url: str = Field(
+        "https://meteofrance-pnt.s3.rbx.io.cloud.ovh.net/pnt",
+        description="Public object store of the Météo-France NWP files (or a mirror).",
+    )
+
+    # --- forecasting (forecast issue) -----------------------------------------------------
+
+    # --- operations -----------------------------------------------------------------------
+    progress: bool | None = Field(
+        None, description="Show progress bars; unset means only when attached to a terminal."
+    )
+
+    @property
+    def resolved_dbt_target(self) -> str:
+        """The dbt target to build: explicit, else `local` or the environment name."""
+        if self.dbt_target:
+            return self.dbt_target
+        return "local" if self.profile == "local" else self.env
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()
