@@ -34,7 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the daily pipeline")
-    run.add_argument("--as-of", type=_day, default=None, help="replay as of this day (default today)")
+    run.add_argument(
+        "--as-of", type=_day, default=None, help="replay as of this day (default today)"
+    )
     run.add_argument("--steps", type=_steps, default=None, help="comma-separated subset of steps")
 
     backfill = sub.add_parser("backfill", help="rebuild a date range from the lake (or the source)")

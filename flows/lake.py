@@ -8,6 +8,7 @@ GCS an object only exists once its upload completed and the server checked its c
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import io
 import os
@@ -271,10 +272,8 @@ class GcsLake(Lake):
     def delete(self, key: str) -> None:
         from google.api_core.exceptions import NotFound
 
-        try:
+        with contextlib.suppress(NotFound):
             self.bucket.blob(self._name(key)).delete()
-        except NotFound:
-            pass
 
     def md5(self, key: str) -> str | None:
         blob = self.bucket.get_blob(self._name(key))

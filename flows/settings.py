@@ -25,7 +25,9 @@ class Settings(BaseSettings):
         "local",
         description="Backend profile: `local` (folder lake + DuckDB) or `gcp` (GCS + BigQuery).",
     )
-    env: str = Field("dev", description="Environment name (dev, prod): selects dbt target and deployments.")
+    env: str = Field(
+        "dev", description="Environment name (dev, prod): selects dbt target and deployments."
+    )
     lake_url: str = Field(
         "data/lake",
         description="The lake: a folder path (relative to the working directory) or gs://bucket/prefix.",
@@ -41,7 +43,9 @@ class Settings(BaseSettings):
     bigquery_api_endpoint: str | None = Field(
         None, description="BigQuery API endpoint override (an emulator); unset means Google's."
     )
-    staging_dataset: str = Field("staging", description="Warehouse schema/dataset of loaded lake data.")
+    staging_dataset: str = Field(
+        "staging", description="Warehouse schema/dataset of loaded lake data."
+    )
     development_dataset: str = Field(
         "development", description="Schema/dataset of dbt staging and intermediate models."
     )
@@ -50,7 +54,8 @@ class Settings(BaseSettings):
     )
     dbt_project_dir: Path = Field(PROJECT_ROOT / "dbt", description="The dbt project folder.")
     dbt_target: str | None = Field(
-        None, description="dbt target; unset means `local` for the local profile, else the env name."
+        None,
+        description="dbt target; unset means `local` for the local profile, else the env name.",
     )
 
     # --- ODRÉ --------------------------------------------------------------------------
@@ -58,7 +63,9 @@ class Settings(BaseSettings):
         "https://odre.opendatasoft.com/api/explore/v2.1",
         description="Base URL of the ODRÉ Explore API v2.1 (or a mirror).",
     )
-    odre_api_key: SecretStr | None = Field(None, description="Optional ODRÉ API key (raises quotas).")
+    odre_api_key: SecretStr | None = Field(
+        None, description="Optional ODRÉ API key (raises quotas)."
+    )
     history_start: date = Field(
         date(2016, 1, 1), description="First day of history to load on a first run."
     )
@@ -73,7 +80,9 @@ class Settings(BaseSettings):
         48, description="Real-time electricity re-read window (revisions in place), hours."
     )
     gas_lookback_days: int = Field(28, description="Gas storage re-read window, days.")
-    temperature_lookback_days: int = Field(40, description="Observed temperature re-read window, days.")
+    temperature_lookback_days: int = Field(
+        40, description="Observed temperature re-read window, days."
+    )
     consolidated_lookback_days: int = Field(
         62, description="Consolidated electricity (cons-def) re-read window, days."
     )

@@ -92,7 +92,9 @@ def load_changed(
     if not todo:
         return LoadResult(table, [], 0)
     frames = [
-        source.to_frame(lake.read_parquet(key), key) for objs in todo.values() for key in sorted(objs)
+        source.to_frame(lake.read_parquet(key), key)
+        for objs in todo.values()
+        for key in sorted(objs)
     ]
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     rows = warehouse.replace_partitions(dataset, source.spec, frame, todo)

@@ -57,7 +57,9 @@ class TableSpec:
         if unknown:
             raise ValueError(f"table {self.name}: unknown column types {unknown}")
         if self.columns.get(self.partition_by) != "date":
-            raise ValueError(f"table {self.name}: partition column {self.partition_by} must be a date")
+            raise ValueError(
+                f"table {self.name}: partition column {self.partition_by} must be a date"
+            )
 
     def conform(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The frame with exactly this table's columns, in order, with their types."""
@@ -126,7 +128,12 @@ class Warehouse(ABC):
 # Which lake objects each staging day partition was last built from: lets a load pick up
 # exactly what changed, including work a killed run left in the lake.
 LOADS_TABLE = "_lake_loads"
-LOADS_COLUMNS = {"table_name": "string", "day": "date", "fingerprint": "string", "loaded_at": "timestamp"}
+LOADS_COLUMNS = {
+    "table_name": "string",
+    "day": "date",
+    "fingerprint": "string",
+    "loaded_at": "timestamp",
+}
 
 
 def _check_frame(spec: TableSpec, frame: pd.DataFrame, days: set[date]) -> pd.DataFrame:
@@ -209,7 +216,6 @@ class DuckDBWarehouse(Warehouse):
             ).fetchone()
         return bool(found and found[0])
 
-
     def loaded_fingerprints(self, dataset: str, table: str) -> dict[date, str]:
         if not self.table_exists(dataset, LOADS_TABLE):
             return {}
@@ -225,7 +231,11 @@ class DuckDBWarehouse(Warehouse):
             return
         cols = ", ".join(f'"{c}" {DUCKDB_TYPES[t]}' for c, t in LOADS_COLUMNS.items())
         rows = pd.DataFrame(
-            {"table_name": table, "day": list(fingerprints), "fingerprint": list(fingerprints.values())}
+            {
+                "table_name": table,
+                "day": list(fingerprints),
+                "fingerprint": list(fingerprints.values()),
+            }
         )
         target = f'"{dataset}"."{LOADS_TABLE}"'
         with self._connect() as con:

@@ -1,0 +1,311 @@
+"""The daily pipeline, the staging load and the backfill: flows that chain the others.
+
+    odre ─┐
+          ├─► load ─► transform ─► forecast
+ weather ─┘
+
+A step that fails does not stop the steps that do not depend on it; the run ends with a
+summary and fails if any step failed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+
+from flows.lake import open_lake
+from flows.settings import Settings, get_settings
+from flows.staging import LakeSource, LoadResult, load_changed
+from flows.warehouse import open_warehouse
+
+STEPS: tuple[str, ...] = ("odre", "weather", "load", "transform", "forecast")
+# A step is skipped when the step it needs failed: the others still run.
+NEEDS: dict[str, str] = {"transform": "load", "forecast": "transform"}
+
+
+@dataclass
+class StepOutcome:
+    """How one step of a run ended."""
+
+    step: str
+    status: str  # ok | failed | skipped
+    detail: str = ""
+    result: Any = None
+
+
+@dataclass
+class PipelineSummary:
+    """The outcome of a daily run, step by step."""
+
+    as_of: date
+    outcomes: list[StepOutcome] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[str]:
+        return [o.step for o in self.outcomes if o.status == "failed"]
+
+    def markdown(self) -> str:
+        lines = [f"# aggregat daily run as of {self.as_of}", "", "| step | status | detail |"]
+        lines.append("|---|---|---|")
+        for o in self.outcomes:
+            detail = o.detail.replace("\n", "<br>").replace("|", "\\|")
+            lines.append(f"| {o.step} | {o.status} | {detail} |")
+        return "\n".join(lines)
+
+
+def lake_sources() -> list[LakeSource]:
+    """Every lake prefix that loads into a staging table."""
+    from flows.meteofrance.tables import lake_sources as weather_sources
+    from flows.odre.ingest import lake_sources as odre_sources
+
+    return [*odre_sources(), *weather_sources()]
+
+
+@task(retries=2, retry_delay_seconds=10)
+def load_source(source: LakeSource, since: date | None) -> LoadResult:
+    """Replace the staging day partitions of one source whose lake objects changed."""
+    settings = get_settings()
+    warehouse = open_warehouse(settings)
+    try:
+        return load_changed(
+            open_lake(settings), warehouse, settings.staging_dataset, source, since=since
+        )
+    finally:
+        warehouse.close()
+
+
+@flow(name="load-staging")
+def load_staging(since: date | None = None) -> list[LoadResult]:
+    """Load into warehouse staging every lake partition that changed since its last load."""
+    logger = get_run_logger()
+    results = [load_source(source, since) for source in lake_sources()]
+    for r in results:
+        logger.info("%s: %d day partitions replaced, %d rows", r.table, len(r.days), r.rows)
+    return results
+
+
+def describe(result: Any) -> str:
+    """A short human summary of what a step returned."""
+    if result is None:
+        return ""
+    if hasattr(result, "describe") and callable(result.describe):
+        return str(result.describe())
+    if isinstance(result, list) and result and isinstance(result[0], LoadResult):
+        return "\n".join(
+            f"{r.table}: {len(r.days)} days, {r.rows} rows"
+            + (f" ({r.days[0]}..{r.days[-1]})" if r.days else "")
+            for r in result
+        )
+    if dataclasses.is_dataclass(result):
+        return str(dataclasses.asdict(result))[:500]
+    return str(result)[:500]
+
+
+def _step_functions(as_of: date) -> dict[str, Callable[[], Any]]:
+    # Imported when run, so one broken part cannot stop the others from importing.
+    def odre() -> Any:
+        from flows.odre.flow import ingest_odre
+
+        return ingest_odre(as_of=as_of)
+
+    def weather() -> Any:
+        from flows.meteofrance.flow import ingest_weather
+
+        return ingest_weather(as_of=as_of)
+
+    def transform() -> Any:
+        from flows.transform import transform as dbt_build
+
+        return dbt_build()
+
+    def forecast() -> Any:
+        from flows.forecast.flows import forecast_step
+
+        return forecast_step(as_of=as_of)
+
+    return {
+        "odre": odre,
+        "weather": weather,
+        "load": load_staging,
+        "transform": transform,
+        "forecast": forecast,
+    }
+
+
+def run_steps(
+    as_of: date, steps: list[str], functions: dict[str, Callable[[], Any]]
+) -> PipelineSummary:
+    """Run the chosen steps in pipeline order; a failure skips only the steps that need it."""
+    summary = PipelineSummary(as_of=as_of)
+    done: dict[str, str] = {}
+    for step in (s for s in STEPS if s in steps):
+        need = NEEDS.get(step)
+        if need in done and done[need] != "ok":
+            outcome = StepOutcome(step, "skipped", f"{need} {done[need]}")
+        else:
+            try:
+                result = functions[step]()
+                outcome = StepOutcome(step, "ok", describe(result), result)
+            except Exception as exc:  # noqa: BLE001 - every step failure is reported, not raised
+                tb = traceback.format_exception_only(type(exc), exc)
+                outcome = StepOutcome(step, "failed", "".join(tb).strip())
+        done[step] = outcome.status
+        summary.outcomes.append(outcome)
+    return summary
+
+
+class PipelineFailed(RuntimeError):
+    """One or more steps failed; the summary says which and why."""
+
+    def __init__(self, summary: PipelineSummary) -> None:
+        super().__init__(f"steps failed: {', '.join(summary.failed)}")
+        self.summary = summary
+
+
+@flow(name="daily-pipeline")
+def daily_pipeline(as_of: date | None = None, steps: list[str] | None = None) -> PipelineSummary:
+    """Ingest ODRÉ and weather into the lake, load staging, build the marts, forecast."""
+    logger = get_run_logger()
+    as_of = as_of or date.today()
+    summary = run_steps(as_of, list(steps or STEPS), _step_functions(as_of))
+    for o in summary.outcomes:
+        log = logger.error if o.status == "failed" else logger.info
+        log("step %s: %s %s", o.step, o.status, o.detail)
+    create_markdown_artifact(
+        key="daily-pipeline", markdown=summary.markdown(), description="Daily run summary"
+    )
+    if summary.failed:
+        raise PipelineFailed(summary)
+    return summary
+
+
+# --- backfill ----------------------------------------------------------------------------
+
+
+@dataclass
+class BackfillRow:
+    """What a backfill found or did for one day and one product."""
+
+    day: date
+    product: str
+    status: str  # archived | rebuilt | downloaded | missing
+    detail: str = ""
+
+
+def _days(start: date, end: date) -> list[date]:
+    return [start + timedelta(days=i) for i in range((end - start).days + 1)]
+
+
+def odre_backfill_rows(
+    before: dict[str, dict[str, str]], after: dict[str, dict[str, str]], days: list[date]
+) -> list[BackfillRow]:
+    """Per dataset and day: downloaded (rewritten now), archived (already there) or missing."""
+    rows = []
+    for dataset in sorted(after):
+        for day in days:
+            key = day.isoformat()
+            if key not in after[dataset]:
+                rows.append(BackfillRow(day, dataset, "missing", "no rows in the lake or source"))
+            elif before.get(dataset, {}).get(key) != after[dataset][key]:
+                rows.append(BackfillRow(day, dataset, "downloaded", "re-ingested from ODRÉ"))
+            else:
+                rows.append(BackfillRow(day, dataset, "archived", "already in the lake"))
+    return rows
+
+
+def _odre_day_tags(settings: Settings) -> dict[str, dict[str, str]]:
+    from flows.odre.schemas import DATASETS
+
+    lake = open_lake(settings)
+    tags: dict[str, dict[str, str]] = {}
+    for dataset in DATASETS.values():
+        prefix = dataset.lake_prefix()
+        tags[dataset.id] = {
+            key[len(prefix) + len("date=") :][:10]: tag for key, tag in lake.etags(prefix).items()
+        }
+    return tags
+
+
+def backfill_markdown(start: date, end: date, rows: list[BackfillRow]) -> str:
+    lines = [f"# Backfill {start} .. {end}", "", "| day | product | status | detail |"]
+    lines.append("|---|---|---|---|")
+    lines += [f"| {r.day} | {r.product} | {r.status} | {r.detail} |" for r in rows]
+    return "\n".join(lines)
+
+
+@flow(name="backfill")
+def backfill(start: date, end: date, offline: bool = False) -> list[BackfillRow]:
+    """Rebuild a date range: re-ingest ODRÉ, rebuild weather from the lake's archive, reload."""
+    from flows.meteofrance.backfill import backfill_weather
+    from flows.odre.flow import ingest_odre
+
+    if end < start:
+        raise ValueError(f"backfill end {end} is before start {start}")
+    logger = get_run_logger()
+    settings = get_settings()
+    days = _days(start, end)
+    before = _odre_day_tags(settings)
+    if not offline:
+        ingest_odre(start=start, end=end)
+    rows = odre_backfill_rows(before, _odre_day_tags(settings), days)
+    for r in backfill_weather(start, end, offline=offline):
+        rows.append(BackfillRow(r.day, r.product, r.status, r.detail))
+    load_staging()
+    for r in rows:
+        logger.info("%s %s: %s %s", r.day, r.product, r.status, r.detail)
+    create_markdown_artifact(
+        key="backfill", markdown=backfill_markdown(start, end, rows), description="Backfill result"
+    )
+    return rows
+
+
+# --- command line ------------------------------------------------------------------------
+
+
+def print_production_tables(settings: Settings) -> None:
+    """Say where the production marts are."""
+    try:
+        from flows.transform import production_tables
+
+        tables = production_tables(settings)
+    except Exception:  # noqa: BLE001 - a summary must not fail on a missing warehouse
+        return
+    where = settings.duckdb_path if settings.profile == "local" else settings.gcp_project
+    print(f"\nProduction tables ({settings.profile}: {where}):")
+    for name in tables:
+        print(f"  {name}")
+
+
+def run_cli(as_of: date | None, steps: list[str] | None) -> int:
+    """`python -m flows run`: run the pipeline, print what changed, exit non-zero on failure."""
+    try:
+        summary = daily_pipeline(as_of=as_of, steps=steps)
+    except PipelineFailed as exc:
+        summary = exc.summary
+    for o in summary.outcomes:
+        print(f"[{o.status:>7}] {o.step}")
+        for line in o.detail.splitlines():
+            print(f"          {line}")
+    print_production_tables(get_settings())
+    if summary.failed:
+        print(f"\nFAILED steps: {', '.join(summary.failed)}")
+        return 1
+    return 0
+
+
+def backfill_cli(start: date, end: date, offline: bool) -> int:
+    """`python -m flows backfill`: print the day x product table; non-zero if any day is missing."""
+    rows = backfill(start=start, end=end, offline=offline)
+    width = max((len(r.product) for r in rows), default=10)
+    for r in rows:
+        print(f"{r.day}  {r.product:<{width}}  {r.status:<10}  {r.detail}")
+    missing = [r for r in rows if r.status == "missing"]
+    print(f"\n{len(rows)} day x product rows, {len(missing)} missing")
+    return 1 if missing else 0
