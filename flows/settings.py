@@ -92,6 +92,46 @@ class Settings(BaseSettings):
         "https://meteofrance-pnt.s3.rbx.io.cloud.ovh.net/pnt",
         description="Public object store of the Météo-France NWP files (or a mirror).",
     )
+    meteofrance_products: list[str] = Field(
+        ["arpege/01/SP1/00", "arpege/01/SP2/00", "arome/0025/SP1/00"],
+        description="Products to ingest daily, `model/grid/package/run hour` (JSON list).",
+    )
+    meteofrance_grid_shapes: dict[str, str] = Field(
+        {},
+        description="Expected grid size per `model/grid` overriding the real one, e.g. "
+        '{"arpege/01": "75x53"} for a small demo store (JSON object).',
+    )
+    meteofrance_horizon_hours: int | None = Field(
+        None, description="Only fetch groups starting at or before this lead time; unset = all."
+    )
+    meteofrance_api_base_url: str = Field(
+        "https://public-api.meteofrance.fr/previnum",
+        description="Météo-France portail-api base (DPPaquetARPEGE/DPPaquetAROME services).",
+    )
+    meteofrance_api_key: SecretStr | None = Field(
+        None, description="portail-api key; when set, files come from the API instead of the bucket."
+    )
+    meteofrance_download_workers: int = Field(4, description="Files downloaded in parallel.")
+    meteofrance_decode_workers: int = Field(2, description="Processes decoding GRIB files.")
+    meteofrance_timeout_seconds: float = Field(
+        120.0, description="HTTP timeout (connect and between bytes) for one file download."
+    )
+    meteofrance_max_attempts: int = Field(4, description="Attempts per file on 5xx/timeouts.")
+    meteofrance_backoff_seconds: float = Field(2.0, description="First retry wait; doubles each time.")
+    meteofrance_publication_delay_hours: float = Field(
+        3.0, description="A run is not asked for before its nominal time plus this delay."
+    )
+    meteofrance_late_after_hours: float = Field(
+        12.0,
+        description="A run whose last group is still absent this long after its nominal time "
+        "is reported as a gap, not as 'not ready'.",
+    )
+    meteofrance_retention_days: int = Field(
+        15, description="How many days of runs the source keeps; older ones exist only in the lake."
+    )
+    meteofrance_lookback_days: int = Field(
+        3, description="Past days the daily weather flow checks and backfills when missing."
+    )
 
     # --- forecasting (forecast issue) -----------------------------------------------------
 
