@@ -1,0 +1,89 @@
+"""The daily pipeline's step logic: order, independence, skipping, summaries."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from flows.pipeline import STEPS, BackfillRow, odre_backfill_rows, run_steps
+from flows.staging import LoadResult
+
+AS_OF = date(2025, 3, 30)
+
+
+def recorder(fail: set[str]):
+    calls: list[str] = []
+
+    def make(step: str):
+        def run():
+            calls.append(step)
+            if step in fail:
+                raise RuntimeError(f"{step} broke")
+            return [LoadResult("t", [AS_OF], 3)] if step == "load" else f"{step} done"
+
+        return run
+
+    return calls, {s: make(s) for s in STEPS}
+
+
+def test_steps_run_in_pipeline_order_whatever_the_request_order() -> None:
+    calls, functions = recorder(set())
+    summary = run_steps(AS_OF, ["transform", "odre", "load"], functions)
+    assert calls == ["odre", "load", "transform"]
+    assert [o.status for o in summary.outcomes] == ["ok", "ok", "ok"]
+    assert "t: 1 days, 3 rows" in summary.outcomes[1].detail
+
+
+def test_a_failed_step_does_not_stop_independent_steps() -> None:
+    calls, functions = recorder({"odre"})
+    summary = run_steps(AS_OF, list(STEPS), functions)
+    assert calls == list(STEPS)
+    assert summary.failed == ["odre"]
+    assert "odre broke" in summary.outcomes[0].detail
+
+
+def test_dependent_steps_are_skipped_when_their_input_failed() -> None:
+    calls, functions = recorder({"load"})
+    summary = run_steps(AS_OF, list(STEPS), functions)
+    assert calls == ["odre", "weather", "load"]
+    assert {o.step: o.status for o in summary.outcomes} == {
+        "odre": "ok",
+        "weather": "ok",
+        "load": "failed",
+        "transform": "skipped",
+        "forecast": "skipped",
+    }
+    assert "| transform | skipped | load failed |" in summary.markdown()
+
+
+def test_odre_backfill_rows_tell_downloaded_archived_missing() -> None:
+    before = {"gas": {"2025-01-01": "v1", "2025-01-02": "v1"}}
+    after = {"gas": {"2025-01-01": "v1", "2025-01-02": "v2"}}
+    rows = odre_backfill_rows(before, after, [date(2025, 1, d) for d in (1, 2, 3)])
+    assert [r.status for r in rows] == ["archived", "downloaded", "missing"]
+    assert rows[0] == BackfillRow(date(2025, 1, 1), "gas", "archived", "already in the lake")
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["run", "--as-of", "2025-13-01"], "not a YYYY-MM-DD date"),
+        (["run", "--steps", "odre,bogus"], "unknown steps"),
+        (["backfill", "--start", "2025-01-01"], "--end"),
+    ],
+)
+def test_cli_refuses_bad_arguments(argv, message, capsys) -> None:
+    from flows.__main__ import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_cli_parses_steps_and_dates() -> None:
+    from flows.__main__ import build_parser
+
+    args = build_parser().parse_args(["run", "--as-of", "2025-03-30", "--steps", "odre, load"])
+    assert args.as_of == AS_OF and args.steps == ["odre", "load"]
