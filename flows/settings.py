@@ -86,6 +86,20 @@ class Settings(BaseSettings):
     consolidated_lookback_days: int = Field(
         62, description="Consolidated electricity (cons-def) re-read window, days."
     )
+    odre_datasets: list[str] = Field(
+        [
+            "eco2mix-national-tr",
+            "stock-quotidien-stockages-gaz",
+            "temperature-quotidienne-regionale",
+            "eco2mix-national-cons-def",
+        ],
+        description="ODRÉ datasets `ingest_odre` fetches by default (cons-def carries the history).",
+    )
+    eco2mix_tr_history_days: int = Field(
+        62,
+        description="First run of the real-time dataset: days before as_of to load (it holds only"
+        " recent data; eco2mix-national-cons-def carries the history from history_start).",
+    )
 
     # --- Météo-France (weather issue) -----------------------------------------------------
     meteofrance_base_url: str = Field(
@@ -109,7 +123,8 @@ class Settings(BaseSettings):
         description="Météo-France portail-api base (DPPaquetARPEGE/DPPaquetAROME services).",
     )
     meteofrance_api_key: SecretStr | None = Field(
-        None, description="portail-api key; when set, files come from the API instead of the bucket."
+        None,
+        description="portail-api key; when set, files come from the API instead of the bucket.",
     )
     meteofrance_download_workers: int = Field(4, description="Files downloaded in parallel.")
     meteofrance_decode_workers: int = Field(2, description="Processes decoding GRIB files.")
@@ -117,7 +132,9 @@ class Settings(BaseSettings):
         120.0, description="HTTP timeout (connect and between bytes) for one file download."
     )
     meteofrance_max_attempts: int = Field(4, description="Attempts per file on 5xx/timeouts.")
-    meteofrance_backoff_seconds: float = Field(2.0, description="First retry wait; doubles each time.")
+    meteofrance_backoff_seconds: float = Field(
+        2.0, description="First retry wait; doubles each time."
+    )
     meteofrance_publication_delay_hours: float = Field(
         3.0, description="A run is not asked for before its nominal time plus this delay."
     )
@@ -152,3 +169,21 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The process-wide settings, read once."""
     return Settings()
+
+
+def settings_table() -> str:
+    """The configuration table of the README, generated from the fields' descriptions."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for name, info in Settings.model_fields.items():
+        default = info.get_default(call_default_factory=True)
+        if isinstance(default, Path) and default.is_absolute():
+            default = (
+                default.relative_to(PROJECT_ROOT)
+                if default.is_relative_to(PROJECT_ROOT)
+                else default
+            )
+        shown = "" if default is None else f"`{default}`"
+        if isinstance(default, list | tuple):
+            shown = f"`{','.join(map(str, default))}`"
+        rows.append(f"| `AGGREGAT_{name.upper()}` | {shown} | {info.description} |")
+    return "\n".join(rows)

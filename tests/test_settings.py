@@ -1,0 +1,56 @@
+"""Settings: environment variables, defaults, and the README's table kept in sync."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+import pytest
+from pydantic import ValidationError
+
+from flows.settings import PROJECT_ROOT, Settings, settings_table
+
+
+def test_every_field_is_described() -> None:
+    missing = [n for n, f in Settings.model_fields.items() if not f.description]
+    assert missing == []
+
+
+def test_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGGREGAT_PROFILE", "gcp")
+    monkeypatch.setenv("AGGREGAT_LAKE_URL", "gs://bucket/prefix")
+    monkeypatch.setenv("AGGREGAT_HISTORY_START", "2020-02-01")
+    monkeypatch.setenv("AGGREGAT_ODRE_API_KEY", "secret")
+    s = Settings()
+    assert (s.profile, s.lake_url, s.history_start) == (
+        "gcp",
+        "gs://bucket/prefix",
+        date(2020, 2, 1),
+    )
+    assert "secret" not in repr(s)
+    assert s.resolved_dbt_target == "dev"
+
+
+def test_dotenv_is_read(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("AGGREGAT_DUCKDB_PATH", raising=False)
+    (tmp_path / ".env").write_text("AGGREGAT_DUCKDB_PATH=/srv/w.duckdb\n")
+    assert str(Settings().duckdb_path) == "/srv/w.duckdb"
+
+
+def test_bad_values_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGGREGAT_PROFILE", "aws")
+    with pytest.raises(ValidationError, match="profile"):
+        Settings()
+
+
+def test_readme_lists_every_setting() -> None:
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    block = re.search(
+        r"<!-- settings-table:start -->\n(.*)\n<!-- settings-table:end -->", readme, re.S
+    )
+    assert block, "README lacks the settings table markers"
+    assert block.group(1) == settings_table(), (
+        "README settings table is stale: regenerate with "
+        "`python -c 'from flows.settings import settings_table; print(settings_table())'`"
+    )
