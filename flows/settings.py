@@ -151,6 +151,98 @@ class Settings(BaseSettings):
     )
 
     # --- forecasting (forecast issue) -----------------------------------------------------
+    forecast_timezone: str = Field(
+        "Europe/Paris", description="Local time zone of the forecast: issue time, target days."
+    )
+    forecast_issue_hour_local: int = Field(
+        10, description="Local hour on the issue day at which a forecast is issued (D at 10:00)."
+    )
+    forecast_horizon_days: int = Field(
+        2, description="Days ahead forecast from the issue day: 2 means D+1 and D+2."
+    )
+    forecast_consumption_delay_hours: int = Field(
+        1,
+        description="Publication delay of real-time consumption: hours before issue not yet known.",
+    )
+    forecast_quantiles: tuple[float, float, float] = Field(
+        (0.1, 0.5, 0.9), description="Quantiles predicted (P10, P50, P90); the middle one is P50."
+    )
+    forecast_p50_objective: Literal["l2", "quantile"] = Field(
+        "l2", description="LightGBM objective of the P50 model: `l2` (mean) or `quantile` (median)."
+    )
+    forecast_num_boost_round: int = Field(400, description="LightGBM boosting rounds per model.")
+    forecast_learning_rate: float = Field(0.05, description="LightGBM learning rate.")
+    forecast_num_leaves: int = Field(63, description="LightGBM leaves per tree.")
+    forecast_min_data_in_leaf: int = Field(40, description="LightGBM minimum rows per leaf.")
+    forecast_feature_fraction: float = Field(
+        0.9, description="LightGBM share of features per tree."
+    )
+    forecast_lambda_l2: float = Field(1.0, description="LightGBM L2 regularisation.")
+    forecast_num_threads: int = Field(
+        2, description="LightGBM threads; fixed so that training is reproducible."
+    )
+    forecast_seed: int = Field(42, description="Seed of every random choice in training.")
+    forecast_training_days: int = Field(
+        1461, description="Training window: days of history before the issue date (4 years)."
+    )
+    forecast_min_training_days: int = Field(
+        28, description="Fewest days of usable history a model may be trained on."
+    )
+    forecast_retrain_every_days: int = Field(
+        7, description="Backtest: days between retrainings of the rolling origin."
+    )
+    forecast_promotion_weeks: int = Field(
+        2,
+        description="Champion/challenger: the latest weeks both are scored on (the challenger is"
+        " trained on data before them).",
+    )
+    forecast_promotion_tolerance: float = Field(
+        0.0,
+        description="Promote when challenger MAPE <= champion MAPE x (1 + tolerance); 0 = not worse.",
+    )
+    forecast_registry_prefix: str = Field(
+        "models/consumption", description="Lake prefix of the model registry."
+    )
+    forecast_train_on_archived_forecasts: bool = Field(
+        False,
+        description="Train on archived weather forecasts (as issued) instead of observed"
+        " temperatures; needs forecast_archived_min_days of archived runs.",
+    )
+    forecast_archived_min_days: int = Field(
+        365, description="Archived forecast days needed before training on archived forecasts."
+    )
+    forecast_weather_model: str = Field(
+        "arpege", description="Weather model whose forecast temperatures feed the prediction."
+    )
+    forecast_weather_grid: str = Field(
+        "0.1", description="Grid of that weather model (as in the weather tables' `grid`)."
+    )
+    forecast_weather_max_age_hours: int = Field(
+        36, description="A weather run older than this at issue time is stale: no prediction."
+    )
+    forecast_temperature_warmup_days: int = Field(
+        7, description="Days of temperature before the issue day used to smooth temperatures."
+    )
+    forecast_smoothing_alpha: float = Field(
+        0.5,
+        description="Exponential smoothing weight of the day's temperature (thermal inertia of"
+        " buildings: 0.5 is a time constant of about a day and a half).",
+    )
+    forecast_heating_base_c: float = Field(15.0, description="Base of heating degrees, °C.")
+    forecast_cooling_base_c: float = Field(20.0, description="Base of cooling degrees, °C.")
+    forecast_consumption_window_days: int = Field(
+        8, description="Days of consumption before the issue day that prediction reads."
+    )
+    forecast_flatline_hours: int = Field(
+        6, description="This many identical consecutive consumption hours means a stuck feed."
+    )
+    forecast_table: str = Field(
+        "consumption_forecast", description="Production table of hourly forecasts."
+    )
+    forecast_daily_table: str = Field(
+        "consumption_forecast_daily", description="Production table of daily forecast energy."
+    )
+    forecast_reports_dir: Path = Field(Path("reports"), description="Folder of backtest reports.")
 
     # --- operations -----------------------------------------------------------------------
     progress: bool | None = Field(
