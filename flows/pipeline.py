@@ -19,6 +19,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
 
 from flows.lake import open_lake
 from flows.settings import Settings, get_settings
@@ -68,7 +69,8 @@ def lake_sources() -> list[LakeSource]:
     return [*odre_sources(), *weather_sources()]
 
 
-@task(retries=2, retry_delay_seconds=10)
+# Never cached: whether a load has work depends on the lake, not on the arguments.
+@task(retries=2, retry_delay_seconds=10, cache_policy=NO_CACHE)
 def load_source(source: LakeSource, since: date | None) -> LoadResult:
     """Replace the staging day partitions of one source whose lake objects changed."""
     settings = get_settings()

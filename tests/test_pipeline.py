@@ -87,3 +87,37 @@ def test_cli_parses_steps_and_dates() -> None:
 
     args = build_parser().parse_args(["run", "--as-of", "2025-03-30", "--steps", "odre, load"])
     assert args.as_of == AS_OF and args.steps == ["odre", "load"]
+
+
+def test_load_staging_and_daily_pipeline_under_prefect(
+    prefect_server, settings, monkeypatch
+) -> None:
+    import pandas as pd
+
+    from flows import pipeline
+    from flows.lake import open_lake
+    from flows.warehouse import TableSpec, open_warehouse
+
+    spec = TableSpec("obs", {"day": "date", "v": "float64"}, "day")
+    source = pipeline.LakeSource(prefix="curated/obs/", partition_key="date", spec=spec)
+    monkeypatch.setattr(pipeline, "lake_sources", lambda: [source])
+    lake = open_lake(settings)
+    lake.write_parquet(
+        "curated/obs/date=2025-03-30/part.parquet",
+        pd.DataFrame({"day": ["2025-03-30"], "v": [1.5]}),
+    )
+    results = pipeline.load_staging()
+    assert [(r.table, r.rows) for r in results] == [("obs", 1)]
+    assert pipeline.load_staging()[0].rows == 0  # nothing changed since
+
+    def broken() -> None:
+        raise RuntimeError("source down")
+
+    steps = {"odre": broken, "load": pipeline.load_staging}
+    monkeypatch.setattr(pipeline, "_step_functions", lambda as_of: steps)
+    with pytest.raises(pipeline.PipelineFailed) as exc:
+        pipeline.daily_pipeline(as_of=AS_OF, steps=["odre", "load"])
+    outcomes = {o.step: o.status for o in exc.value.summary.outcomes}
+    assert outcomes == {"odre": "failed", "load": "ok"}
+    wh = open_warehouse(settings)
+    assert wh.query("select v from staging.obs")["v"].tolist() == [1.5]
