@@ -42,12 +42,12 @@ run: install
 	$(BIN)/python -m flows run $(ARGS)
 
 lint: install
-	$(BIN)/ruff check flows tests bench setup_prefect.py
-	$(BIN)/ruff format --check flows tests bench setup_prefect.py
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 format: install
-	$(BIN)/ruff check --fix flows tests bench setup_prefect.py
-	$(BIN)/ruff format flows tests bench setup_prefect.py
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 test: install $(TEST_ENVS) lint
 	$(BIN)/python -m pytest $(ARGS)
