@@ -1,0 +1,1 @@
+"""Tests of the Météo-France GRIB decoding and weather flow."""
