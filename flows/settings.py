@@ -215,7 +215,7 @@ class Settings(BaseSettings):
         "arpege", description="Weather model whose forecast temperatures feed the prediction."
     )
     forecast_weather_grid: str = Field(
-        "0.1", description="Grid of that weather model (as in the weather tables' `grid`)."
+        "01", description="Grid of that weather model (as in the weather tables' `grid`)."
     )
     forecast_weather_max_age_hours: int = Field(
         36, description="A weather run older than this at issue time is stale: no prediction."
@@ -243,6 +243,23 @@ class Settings(BaseSettings):
         "consumption_forecast_daily", description="Production table of daily forecast energy."
     )
     forecast_reports_dir: Path = Field(Path("reports"), description="Folder of backtest reports.")
+
+    # --- deployment (GCP ops: setup_prefect.py) -----------------------------------------
+    work_pool_type: Literal["process", "cloud-run-v2"] = Field(
+        "process",
+        description="Type of the aggregat-<env> work pool: `process` (a worker host) or `cloud-run-v2`.",
+    )
+    flow_image: str | None = Field(
+        None, description="Flow image (Artifact Registry) run by a cloud-run-v2 work pool."
+    )
+    gcp_credentials_block: str | None = Field(
+        None,
+        description="prefect-gcp GcpCredentials block the flows authenticate with; setup_prefect "
+        "sets it to aggregat-<env>-gcp in the work pool; unset means the key file or ADC.",
+    )
+    failure_webhook_url: SecretStr | None = Field(
+        None, description="Webhook (Slack, Teams or any JSON endpoint) told about failed flow runs."
+    )
 
     # --- operations -----------------------------------------------------------------------
     progress: bool | None = Field(

@@ -3,8 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
+
+import pyarrow as pa
 
 from flows.warehouse import TableSpec
+
+# Portable column types as Arrow types: how day partitions are written to the lake.
+ARROW_TYPES = {
+    "string": pa.string(),
+    "int64": pa.int64(),
+    "float64": pa.float64(),
+    "bool": pa.bool_(),
+    "date": pa.date32(),
+    "timestamp": pa.timestamp("us"),
+}
 
 # Production, exchange and forecast fields of eCO2mix, MW unless noted. The later ones are
 # strings at the source because they can hold "ND"; we type them all as float64.
@@ -60,6 +73,9 @@ class Dataset:
     lookback_setting: str  # the Settings field holding the re-read window
     lookback_unit: str  # "hours" or "days"
     description: str
+    key: tuple[str, ...] = ()  # fields identifying one row; duplicates are collapsed
+    ignored: tuple[str, ...] = ()  # known source fields we do not stage (no warning)
+    history_days_setting: str | None = None  # Settings field: history as days before as_of
 
     @property
     def table(self) -> TableSpec:
@@ -76,6 +92,15 @@ class Dataset:
     def lake_prefix(self) -> str:
         """Where this dataset's raw day partitions live in the lake."""
         return f"raw/odre/{self.id}/"
+
+    def partition_key(self, day: date) -> str:
+        """The lake object holding one UTC day of this dataset."""
+        return f"{self.lake_prefix()}date={day.isoformat()}/part.parquet"
+
+    @property
+    def arrow_schema(self) -> pa.Schema:
+        """The Arrow schema of a day partition: the staging columns, in order."""
+        return pa.schema([(c, ARROW_TYPES[t]) for c, t in self.table.columns.items()])
 
 
 _ECO2MIX_FIELDS = {
@@ -94,6 +119,9 @@ ECO2MIX_TR = Dataset(
     lookback_setting="eco2mix_lookback_hours",
     lookback_unit="hours",
     description="Real-time national electricity, 15-minute rows, refreshed hourly.",
+    key=("date_heure",),
+    ignored=("date", "heure"),
+    history_days_setting="eco2mix_tr_history_days",
 )
 
 ECO2MIX_CONS_DEF = Dataset(
@@ -105,6 +133,8 @@ ECO2MIX_CONS_DEF = Dataset(
     lookback_setting="consolidated_lookback_days",
     lookback_unit="days",
     description="Consolidated and definitive national electricity history.",
+    key=("date_heure",),
+    ignored=("date", "heure"),
 )
 
 GAS_STORAGE = Dataset(
@@ -121,6 +151,7 @@ GAS_STORAGE = Dataset(
     lookback_setting="gas_lookback_days",
     lookback_unit="days",
     description="End-of-day gas stock per storage group, GWh PCS 0°C.",
+    key=("date", "source", "pits"),
 )
 
 TEMPERATURE = Dataset(
@@ -140,8 +171,26 @@ TEMPERATURE = Dataset(
     lookback_setting="temperature_lookback_days",
     lookback_unit="days",
     description="Observed daily min/max/mean temperature per metropolitan region, °C.",
+    key=("date", "code_insee_region"),
 )
 
 DATASETS: dict[str, Dataset] = {
     d.id: d for d in (ECO2MIX_TR, ECO2MIX_CONS_DEF, GAS_STORAGE, TEMPERATURE)
 }
+
+
+# Fields the source serves as strings because they can hold "ND" (see SOURCES.md).
+ND_STRING_FIELDS = (
+    "eolien_terrestre",
+    "eolien_offshore",
+    "stockage_batterie",
+    "destockage_batterie",
+)
+
+
+def get_dataset(dataset_id: str) -> Dataset:
+    """The dataset of an id, or a clear error listing the known ones."""
+    try:
+        return DATASETS[dataset_id]
+    except KeyError:
+        raise KeyError(f"unknown ODRÉ dataset {dataset_id!r}; known: {sorted(DATASETS)}") from None

@@ -1,0 +1,324 @@
+"""ODRÉ ingestion over a lake and a client: plan windows, land bodies, replace day partitions.
+
+Windows are whole UTC days because the day partition is the unit of replacement: a window
+starting mid-day would replace that day with part of its rows. The look-back of the real-time
+dataset (hours) is therefore rounded out to whole days.
+
+A run costs its windows, not the history: when a partition exists inside the look-back window
+(one `exists` probe in the usual case), the run re-reads just that window; only a run whose
+look-back finds nothing (first run, a long outage) lists the dataset's partitions to find its
+watermark, and then it has that much work to do anyway.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+import pyarrow as pa
+from tqdm import tqdm
+
+from flows.lake import Lake, LakeError
+from flows.odre.client import OdreClient, OdreError, Window
+from flows.odre.parse import Parsed, parse_export, to_arrow
+from flows.odre.schemas import DATASETS, Dataset, get_dataset
+from flows.settings import Settings
+from flows.staging import LakeSource
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class WindowResult:
+    """What one export window brought and what it changed in the lake."""
+
+    window: Window
+    rows_fetched: int
+    rows_per_day: dict[date, int]
+    days_written: list[date]
+    days_unchanged: list[date]
+    landing_key: str
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DatasetSummary:
+    """One dataset's run: its windows in order, and the error that stopped it, if any."""
+
+    dataset: str
+    windows: list[WindowResult] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def rows_fetched(self) -> int:
+        return sum(w.rows_fetched for w in self.windows)
+
+    @property
+    def days_written(self) -> list[date]:
+        return sorted(d for w in self.windows for d in w.days_written)
+
+    @property
+    def rows_per_day(self) -> dict[date, int]:
+        return {d: n for w in self.windows for d, n in sorted(w.rows_per_day.items())}
+
+    @property
+    def empty_windows(self) -> list[Window]:
+        return [w.window for w in self.windows if w.rows_fetched == 0]
+
+
+@dataclass
+class IngestSummary:
+    """The outcome of an ingestion run, per dataset."""
+
+    as_of: date
+    datasets: list[DatasetSummary] = field(default_factory=list)
+
+    @property
+    def errors(self) -> dict[str, str]:
+        return {d.dataset: d.error for d in self.datasets if d.error}
+
+    @property
+    def rows_fetched(self) -> int:
+        return sum(d.rows_fetched for d in self.datasets)
+
+    def describe(self) -> str:
+        """One line per dataset, for run summaries."""
+        lines = []
+        for d in self.datasets:
+            span = f"{d.windows[0].window.start}..{d.windows[-1].window.end}" if d.windows else "-"
+            line = (
+                f"{d.dataset}: {len(d.windows)} windows {span}, {d.rows_fetched} rows, "
+                f"{len(d.days_written)} day partitions replaced"
+            )
+            if d.empty_windows:
+                line += f", empty answers for {', '.join(map(str, d.empty_windows))}"
+            if d.error:
+                line += f" - FAILED: {d.error}"
+            lines.append(line)
+        return "\n".join(lines)
+
+    def markdown(self, max_rows: int = 400) -> str:
+        """A Markdown report: datasets, then rows per dataset and day replaced."""
+        lines = [
+            f"# ODRÉ ingestion as of {self.as_of}",
+            "",
+            *(f"- {x}" for x in self.describe().splitlines()),
+        ]
+        lines += ["", "| dataset | day | rows | partition |", "|---|---|---|---|"]
+        rows = [
+            (d.dataset, day, n, "replaced" if day in w.days_written else "unchanged")
+            for d in self.datasets
+            for w in d.windows
+            for day, n in sorted(w.rows_per_day.items())
+        ]
+        lines += [f"| {ds} | {day} | {n} | {what} |" for ds, day, n, what in rows[:max_rows]]
+        if len(rows) > max_rows:
+            lines.append(f"| ... | {len(rows) - max_rows} more days | | |")
+        return "\n".join(lines)
+
+
+# --- planning -------------------------------------------------------------------------------
+
+
+def utc_today() -> date:
+    return datetime.now(UTC).date()
+
+
+def lookback_days(dataset: Dataset, settings: Settings) -> int:
+    """The dataset's re-read window in whole days (hours are rounded up)."""
+    amount = int(getattr(settings, dataset.lookback_setting))
+    return math.ceil(amount / 24) if dataset.lookback_unit == "hours" else amount
+
+
+def history_start(dataset: Dataset, settings: Settings, as_of: date) -> date:
+    """First day a first run loads: settings.history_start, or recent days for real-time data."""
+    if dataset.history_days_setting:
+        days = int(getattr(settings, dataset.history_days_setting))
+        return max(settings.history_start, as_of - timedelta(days=days))
+    return settings.history_start
+
+
+def watermark(lake: Lake, dataset: Dataset) -> date | None:
+    """The latest day partition of a dataset in the lake (a full listing)."""
+    days = lake.list_partitions(dataset.lake_prefix(), "date")
+    return date.fromisoformat(days[-1]) if days else None
+
+
+def has_partition_in(lake: Lake, dataset: Dataset, window: Window) -> bool:
+    """Whether any day of the window is in the lake, probing oldest first (usually one call)."""
+    return any(lake.exists(dataset.partition_key(day)) for day in window.days())
+
+
+def plan_windows(
+    lake: Lake,
+    dataset: Dataset,
+    settings: Settings,
+    as_of: date,
+    start: date | None = None,
+    end: date | None = None,
+) -> list[Window]:
+    """The export windows of a run, oldest first, each at most settings.odre_chunk_days long.
+
+    Explicit `start`..`end` (inclusive, default end as_of) re-ingest exactly those days.
+    Otherwise the run re-reads its look-back window ending at as_of + 1 day, reaching back to
+    the watermark when the lake stops earlier, or to the history start on a first run.
+    """
+    if start is not None:
+        last = end or as_of
+        if last < start:
+            raise ValueError(f"{dataset.id}: end {last} is before start {start}")
+        return Window(start, last + timedelta(days=1)).chunks(settings.odre_chunk_days)
+    stop = (end or as_of) + timedelta(days=1)
+    lookback = Window(stop - timedelta(days=max(1, lookback_days(dataset, settings))), stop)
+    if has_partition_in(lake, dataset, lookback):
+        begin = lookback.start
+    else:
+        mark = watermark(lake, dataset)
+        begin = min(mark, lookback.start) if mark else history_start(dataset, settings, as_of)
+    if begin >= stop:
+        return []
+    return Window(begin, stop).chunks(settings.odre_chunk_days)
+
+
+# --- one window -----------------------------------------------------------------------------
+
+
+def landing_key(dataset: Dataset, window: Window) -> str:
+    """Where an export body is kept as received."""
+    return f"landing/odre/{dataset.id}/{window.slug}.parquet"
+
+
+def fetch_and_land(lake: Lake, client: OdreClient, dataset: Dataset, window: Window) -> bytes:
+    """Fetch one window and keep the body in the lake before anything parses it."""
+    body = client.export(dataset, window)
+    lake.write_bytes(landing_key(dataset, window), body)
+    return body
+
+
+def _unchanged(lake: Lake, key: str, table: pa.Table) -> bool:
+    """Whether the lake already holds these rows (ingestion time aside)."""
+    try:
+        old = lake.read_parquet(key)
+    except LakeError:
+        return False
+    if old.schema.names != table.schema.names:
+        return False
+    new = table.drop_columns(["ingested_at"])
+    try:
+        return old.drop_columns(["ingested_at"]).cast(new.schema).equals(new)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return False
+
+
+def write_days(
+    lake: Lake, dataset: Dataset, window: Window, parsed: Parsed
+) -> tuple[list[date], list[date]]:
+    """Replace the day partitions present in the rows; returns (written, unchanged) days.
+
+    Every day is converted before any is written; days are written oldest first so a killed
+    run leaves a watermark the next run resumes from. Days absent from the answer are left
+    alone: an empty answer never wipes partitions.
+    """
+    tables = {day: to_arrow(dataset, rows) for day, rows in parsed.days().items()}
+    written, unchanged = [], []
+    for day, table in tables.items():
+        key = dataset.partition_key(day)
+        if _unchanged(lake, key, table):
+            unchanged.append(day)
+            continue
+        lake.write_parquet(key, table)
+        written.append(day)
+    return written, unchanged
+
+
+def window_result(
+    dataset: Dataset, window: Window, parsed: Parsed, written: list[date], unchanged: list[date]
+) -> WindowResult:
+    """The summary of one window."""
+    per_day = {day: len(rows) for day, rows in parsed.days().items()}
+    return WindowResult(
+        window=window,
+        rows_fetched=parsed.rows_received,
+        rows_per_day=per_day,
+        days_written=written,
+        days_unchanged=unchanged,
+        landing_key=landing_key(dataset, window),
+        warnings=parsed.warnings,
+    )
+
+
+def ingest_window(lake: Lake, client: OdreClient, dataset: Dataset, window: Window) -> WindowResult:
+    """Fetch, land, parse and write one window."""
+    body = fetch_and_land(lake, client, dataset, window)
+    parsed = parse_export(dataset, window, body, datetime.now(UTC))
+    for warning in parsed.warnings:
+        log.warning("ODRÉ %s window %s: %s", dataset.id, window, warning)
+    written, unchanged = write_days(lake, dataset, window, parsed)
+    return window_result(dataset, window, parsed, written, unchanged)
+
+
+# --- runs -----------------------------------------------------------------------------------
+
+
+def show_progress(settings: Settings) -> bool:
+    """Progress bars when asked, else only on a terminal."""
+    return settings.progress if settings.progress is not None else sys.stderr.isatty()
+
+
+def progress(windows: list[Window], settings: Settings, label: str) -> Iterable[Window]:
+    """The windows, behind a tqdm bar when progress is shown."""
+    return tqdm(windows, desc=label, unit="window", disable=not show_progress(settings))
+
+
+def ingest_dataset(
+    lake: Lake,
+    client: OdreClient,
+    dataset: Dataset,
+    settings: Settings,
+    as_of: date,
+    start: date | None = None,
+    end: date | None = None,
+    summary: DatasetSummary | None = None,
+) -> DatasetSummary:
+    """Ingest one dataset window by window; an OdreError stops it (earlier windows stay)."""
+    summary = summary or DatasetSummary(dataset.id)
+    windows = plan_windows(lake, dataset, settings, as_of, start, end)
+    for window in progress(windows, settings, dataset.id):
+        summary.windows.append(ingest_window(lake, client, dataset, window))
+    return summary
+
+
+def ingest(
+    lake: Lake,
+    client: OdreClient,
+    settings: Settings,
+    as_of: date | None = None,
+    datasets: list[str] | None = None,
+    start: date | None = None,
+    end: date | None = None,
+) -> IngestSummary:
+    """Ingest several datasets; one failing is recorded and does not stop the others."""
+    summary = IngestSummary(as_of or utc_today())
+    for dataset_id in datasets or settings.odre_datasets:
+        result = DatasetSummary(dataset_id)
+        summary.datasets.append(result)
+        try:
+            ingest_dataset(
+                lake, client, get_dataset(dataset_id), settings, summary.as_of, start, end, result
+            )
+        except OdreError as exc:
+            result.error = str(exc)
+            log.error("%s", exc)
+    return summary
+
+
+def lake_sources() -> list[LakeSource]:
+    """The four datasets' day partitions, for the staging load (already staging-shaped)."""
+    return [
+        LakeSource(prefix=d.lake_prefix(), partition_key="date", spec=d.table)
+        for d in DATASETS.values()
+    ]

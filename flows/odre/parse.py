@@ -1,0 +1,200 @@
+"""Export bodies to typed staging rows: pure functions, no I/O beyond the bytes given.
+
+What the sources really send (SOURCES.md): columns added over time, `ND` in numeric
+columns, timestamps in whatever timezone was asked, spring-forward null duplicates.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from flows.odre.client import OdreError, Window
+from flows.odre.schemas import ARROW_TYPES, Dataset
+
+PARQUET_MAGIC = b"PAR1"
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
+@dataclass
+class Parsed:
+    """The typed rows of one export window and what was noticed on the way."""
+
+    frame: pd.DataFrame  # exactly the staging columns, sorted by the dataset key
+    rows_received: int
+    warnings: list[str] = field(default_factory=list)
+
+    def days(self) -> dict[date, pd.DataFrame]:
+        """The rows split by UTC day, each frame keeping the staging columns."""
+        return {d: part.reset_index(drop=True) for d, part in self.frame.groupby("day", sort=True)}
+
+
+def _fail(dataset: Dataset, window: Window, what: str) -> OdreError:
+    return OdreError(f"ODRÉ {dataset.id} window {window}: {what}")
+
+
+def read_body(dataset: Dataset, window: Window, body: bytes, fmt: str = "parquet") -> pa.Table:
+    """The body as an Arrow table; a truncated or foreign body is a clear error."""
+    if fmt == "csv":
+        try:
+            return pacsv.read_csv(
+                io.BytesIO(body.removeprefix(UTF8_BOM)),
+                parse_options=pacsv.ParseOptions(delimiter=";"),
+            )
+        except pa.ArrowInvalid as exc:
+            raise _fail(dataset, window, f"unreadable CSV body ({len(body)} bytes): {exc}") from exc
+    if fmt != "parquet":
+        raise ValueError(f"unsupported export format {fmt!r}")
+    if not body.startswith(PARQUET_MAGIC):
+        raise _fail(
+            dataset, window, f"body is not Parquet ({len(body)} bytes, starts {body[:40]!r})"
+        )
+    if not body.endswith(PARQUET_MAGIC):
+        raise _fail(dataset, window, f"truncated Parquet body ({len(body)} bytes, no footer)")
+    try:
+        return pq.read_table(io.BytesIO(body))
+    except (pa.ArrowException, OSError) as exc:
+        raise _fail(dataset, window, f"unreadable Parquet body ({len(body)} bytes): {exc}") from exc
+
+
+def _timestamps(values: pa.ChunkedArray) -> pd.Series:
+    """UTC instants, naive: tz-aware values are converted, naive ones are taken as UTC."""
+    if pa.types.is_timestamp(values.type):
+        series = values.to_pandas()
+        if values.type.tz is None:
+            return series.astype("datetime64[us]")
+        return series.dt.tz_convert("UTC").dt.tz_localize(None).astype("datetime64[us]")
+    series = pd.to_datetime(values.to_pandas(), utc=True, errors="coerce", format="ISO8601")
+    return series.dt.tz_localize(None).astype("datetime64[us]")
+
+
+def _dates(values: pa.ChunkedArray) -> pd.Series:
+    """Calendar dates as written by the source (a timestamp keeps its own local date)."""
+    if pa.types.is_date(values.type):
+        return pd.Series(values.to_pylist(), dtype="object")
+    series = values.to_pandas()
+    if not pd.api.types.is_datetime64_any_dtype(series):
+        series = pd.to_datetime(series, errors="coerce", format="ISO8601")
+    return series.dt.date.astype("object")
+
+
+def _numbers(values: pa.ChunkedArray, name: str, warnings: list[str]) -> pd.Series:
+    """Numeric values; `ND` and other non-numeric strings become null."""
+    series = values.to_pandas()
+    if pd.api.types.is_numeric_dtype(series):
+        return series.astype("float64")
+    text = series.astype("string").str.strip()
+    numbers = pd.to_numeric(text, errors="coerce")
+    odd = text[numbers.isna() & text.notna() & (text != "") & (text != "ND")]
+    if len(odd):
+        warnings.append(f"{name}: {len(odd)} non-numeric values set to null, e.g. {odd.iloc[0]!r}")
+    return numbers.astype("float64")
+
+
+def _typed(values: pa.ChunkedArray, name: str, kind: str, warnings: list[str]) -> pd.Series:
+    if kind == "timestamp":
+        return _timestamps(values)
+    if kind == "date":
+        return _dates(values)
+    if kind == "float64":
+        return _numbers(values, name, warnings)
+    if kind == "int64":
+        numbers = _numbers(values, name, warnings)
+        return numbers.round().astype("Int64")
+    if kind == "bool":
+        return values.to_pandas().astype("boolean")
+    return values.to_pandas().astype("string")
+
+
+def _empty_frame(dataset: Dataset) -> pd.DataFrame:
+    return dataset.arrow_schema.empty_table().to_pandas()
+
+
+def _collapse_duplicates(
+    dataset: Dataset, frame: pd.DataFrame, warnings: list[str]
+) -> pd.DataFrame:
+    """One row per key: the row with the most values wins (DST artefacts are null rows)."""
+    key = list(dataset.key)
+    values = [c for c in dataset.fields if c not in key]
+    filled = frame[values].notna().sum(axis=1)
+    ranked = frame.assign(_filled=filled).sort_values(
+        [*key, "_filled"], ascending=[True] * len(key) + [False], kind="stable"
+    )
+    unique = ranked.drop_duplicates(key, keep="first").drop(columns="_filled")
+    dropped = len(frame) - len(unique)
+    if dropped:
+        warnings.append(f"{dropped} duplicate rows on {key} collapsed (kept the fullest row)")
+    return unique.reset_index(drop=True)
+
+
+def typed_rows(dataset: Dataset, window: Window, table: pa.Table, ingested_at: datetime) -> Parsed:
+    """Arrow rows of an export to the dataset's staging columns, checked against the window."""
+    warnings: list[str] = []
+    if table.num_rows == 0:
+        return Parsed(_empty_frame(dataset), 0, ["empty answer: no rows in the window"])
+    names = set(table.column_names)
+    missing = [c for c in dataset.required if c not in names]
+    if missing:
+        raise _fail(dataset, window, f"required columns missing from the export: {missing}")
+    unknown = sorted(names - set(dataset.fields) - set(dataset.ignored))
+    if unknown:
+        warnings.append(f"unknown columns ignored: {unknown}")
+    columns: dict[str, pd.Series] = {}
+    for name, kind in dataset.fields.items():
+        if name in names:
+            columns[name] = _typed(table.column(name), name, kind, warnings)
+        else:  # an optional field older exports lack (`id`, newer eCO2mix columns)
+            nulls = pa.chunked_array([pa.nulls(table.num_rows, ARROW_TYPES[kind])])
+            columns[name] = _typed(nulls, name, kind, warnings)
+    frame = pd.DataFrame(columns)
+    timed = frame[dataset.time_field].notna()
+    if not timed.all():
+        warnings.append(f"{int((~timed).sum())} rows without {dataset.time_field} dropped")
+        frame = frame[timed]
+    times = frame[dataset.time_field]
+    frame.insert(0, "day", times.dt.date if dataset.time_is_timestamp else times)
+    outside = sorted({d for d in frame["day"] if not window.start <= d < window.end})
+    if outside:
+        raise _fail(dataset, window, f"rows for days outside the window: {outside[:5]}")
+    frame = _collapse_duplicates(dataset, frame, warnings)
+    stamp = pd.Timestamp(ingested_at)
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_convert("UTC").tz_localize(None)
+    frame["ingested_at"] = pd.Series(stamp, index=frame.index).astype("datetime64[us]")
+    return Parsed(frame[list(dataset.table.columns)], table.num_rows, warnings)
+
+
+def parse_export(
+    dataset: Dataset, window: Window, body: bytes, ingested_at: datetime, fmt: str = "parquet"
+) -> Parsed:
+    """An export body to typed staging rows of one window (see `typed_rows`)."""
+    return typed_rows(dataset, window, read_body(dataset, window, body, fmt), ingested_at)
+
+
+def to_arrow(dataset: Dataset, frame: pd.DataFrame) -> pa.Table:
+    """Staging rows as an Arrow table with the dataset's exact partition schema."""
+    return pa.Table.from_pandas(
+        frame[list(dataset.table.columns)], schema=dataset.arrow_schema, preserve_index=False
+    )
+
+
+def national_gas_stock(frame: pd.DataFrame) -> pd.DataFrame:
+    """National end-of-day gas stock: the sum over storage groups, per day.
+
+    `groups` counts the groups reporting that day and `complete` says whether all the groups
+    seen in the frame did: a group can lag the others by weeks, and then the sum is too low.
+    """
+    expected = frame["pits"].nunique()
+    national = (
+        frame.groupby("date", sort=True)
+        .agg(stock_fin_de_journee=("stock_fin_de_journee", "sum"), groups=("pits", "nunique"))
+        .reset_index()
+    )
+    national["complete"] = national["groups"] == expected
+    return national

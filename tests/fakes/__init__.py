@@ -1,0 +1,1 @@
+"""Fake servers and stores the tests run on 127.0.0.1."""
