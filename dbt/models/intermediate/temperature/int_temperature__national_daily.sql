@@ -1,0 +1,53 @@
+-- One row per day: the national temperature as the population-weighted mean of the regions
+-- reported that day (weights renormalised over the regions present; the coverage columns
+-- say how many and what share of the population they hold).
+with
+
+observations as (
+
+    select * from {{ ref('stg_odre__regional_temperature') }}
+
+),
+
+regions as (
+
+    select * from {{ ref('regions') }}
+
+),
+
+weighted as (
+
+    select
+        observations.observed_on,
+        observations.tmin_c,
+        observations.tmean_c,
+        observations.tmax_c,
+        cast(regions.population as {{ dbt.type_float() }}) as population
+    from observations
+    inner join regions on observations.region_code = regions.code
+
+),
+
+national as (
+
+    select
+        observed_on,
+        {%- for measure in ['tmin_c', 'tmean_c', 'tmax_c'] %}
+        sum({{ measure }} * population)
+            / nullif(sum(case when {{ measure }} is not null then population end), 0)
+            as {{ measure }},
+        {%- endfor %}
+        count(*) as regions_reported,
+        sum(population) / (select sum(population) from regions) as population_share_reported
+    from weighted
+    group by observed_on
+
+),
+
+final as (
+
+    select * from national
+
+)
+
+select * from final
