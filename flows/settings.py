@@ -57,6 +57,10 @@ class Settings(BaseSettings):
         None,
         description="dbt target; unset means `local` for the local profile, else the env name.",
     )
+    dbt_artifacts_dir: Path | None = Field(
+        None,
+        description="Folder for dbt's target/ and logs/; unset means inside the dbt project folder.",
+    )
 
     # --- ODRÉ --------------------------------------------------------------------------
     odre_base_url: str = Field(
