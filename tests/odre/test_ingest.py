@@ -1,0 +1,215 @@
+"""Incremental ingestion into the lake: windows, idempotence, resumption, revisions, faults."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pandas as pd
+import pytest
+
+from flows.lake import LocalLake
+from flows.odre.client import OdreError, Window
+from flows.odre.ingest import ingest, ingest_dataset, lake_sources, plan_windows, watermark
+from flows.odre.schemas import DATASETS, ECO2MIX_CONS_DEF, ECO2MIX_TR, GAS_STORAGE, TEMPERATURE
+from flows.staging import load_changed
+from flows.warehouse import open_warehouse
+from tests.fakes.odre_server import FakeOdre
+from tests.odre.conftest import AS_OF
+
+
+def raw(lake: LocalLake) -> dict[str, str]:
+    """Every raw partition and its digest."""
+    return {key: lake.md5(key) for key in lake.list("raw/")}
+
+
+def content(lake: LocalLake, dataset_id: str) -> pd.DataFrame:
+    """A dataset's rows across all partitions, ingestion time aside."""
+    keys = lake.list(DATASETS[dataset_id].lake_prefix())
+    frames = [lake.read_parquet(k).to_pandas() for k in keys]
+    return pd.concat(frames, ignore_index=True).drop(columns="ingested_at")
+
+
+def test_first_run_plans_history_in_chunks(lake, odre_settings) -> None:
+    windows = plan_windows(lake, ECO2MIX_CONS_DEF, odre_settings, AS_OF)
+    assert windows == [
+        Window(date(2025, 3, 1), date(2025, 3, 15)),
+        Window(date(2025, 3, 15), date(2025, 3, 29)),
+        Window(date(2025, 3, 29), date(2025, 4, 9)),
+    ]
+    # the real-time dataset only holds recent data: its own, shorter history
+    assert plan_windows(lake, ECO2MIX_TR, odre_settings, AS_OF) == [
+        Window(AS_OF - timedelta(days=10), AS_OF + timedelta(days=1))
+    ]
+
+
+def test_incremental_run_rereads_the_lookback_or_back_to_the_watermark(lake, odre_settings) -> None:
+    lake.write_bytes(ECO2MIX_TR.partition_key(AS_OF - timedelta(days=1)), b"x")
+    # 48 hours, rounded out to whole UTC days, ending at as_of + 1 day
+    assert plan_windows(lake, ECO2MIX_TR, odre_settings, AS_OF) == [
+        Window(AS_OF - timedelta(days=1), AS_OF + timedelta(days=1))
+    ]
+    # gas: nothing inside its 7-day look-back, the lake stops on 2025-03-20
+    lake.write_bytes(GAS_STORAGE.partition_key(date(2025, 3, 20)), b"x")
+    assert watermark(lake, GAS_STORAGE) == date(2025, 3, 20)
+    assert plan_windows(lake, GAS_STORAGE, odre_settings, AS_OF) == [
+        Window(date(2025, 3, 20), date(2025, 4, 3)),
+        Window(date(2025, 4, 3), date(2025, 4, 9)),
+    ]
+    # an explicit re-ingest window is inclusive of its end
+    assert plan_windows(
+        lake, TEMPERATURE, odre_settings, AS_OF, start=date(2025, 3, 1), end=date(2025, 3, 2)
+    ) == [Window(date(2025, 3, 1), date(2025, 3, 3))]
+
+
+def test_repeated_run_leaves_the_lake_identical(lake, client, odre_settings, fake_odre) -> None:
+    first = ingest(lake, client, odre_settings, AS_OF)
+    assert first.errors == {}
+    before = raw(lake)
+    assert len(before) == 10 + 1 + 3 * 39  # tr history days + as_of, then 3 daily datasets
+    served = fake_odre.rows_served
+    second = ingest(lake, client, odre_settings, AS_OF)
+    assert raw(lake) == before
+    assert all(d.days_written == [] for d in second.datasets)
+    # only the look-back windows were asked for: 2 days tr + 5 cons-def + 7 gas + 10 temperature
+    assert fake_odre.rows_served - served == 2 * 96 + 5 * 96 + 7 * 6 + 10 * 13
+    for dataset in DATASETS.values():
+        rows = content(lake, dataset.id)
+        assert not rows.duplicated(list(dataset.key)).any()
+
+
+class KilledLake(LocalLake):
+    """A lake whose process dies after a number of raw partition writes."""
+
+    def __init__(self, root, writes_left: int) -> None:
+        super().__init__(root)
+        self.writes_left = writes_left
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        if key.startswith("raw/"):
+            if self.writes_left == 0:
+                raise KeyboardInterrupt("killed")
+            self.writes_left -= 1
+        super().write_bytes(key, data)
+
+
+def test_run_killed_midway_resumes_to_the_same_lake(tmp_path, odre_settings, client) -> None:
+    whole = LocalLake(tmp_path / "whole")
+    ingest_dataset(whole, client, ECO2MIX_CONS_DEF, odre_settings, AS_OF)
+    killed = KilledLake(tmp_path / "killed", writes_left=20)  # inside the second chunk
+    with pytest.raises(KeyboardInterrupt):
+        ingest_dataset(killed, client, ECO2MIX_CONS_DEF, odre_settings, AS_OF)
+    assert watermark(killed, ECO2MIX_CONS_DEF) == date(2025, 3, 20)
+    killed.writes_left = -1
+    resumed = ingest_dataset(killed, client, ECO2MIX_CONS_DEF, odre_settings, AS_OF)
+    assert resumed.windows[0].window.start == date(2025, 3, 20)  # from the watermark
+    assert killed.list("raw/") == whole.list("raw/")
+    pd.testing.assert_frame_equal(
+        content(killed, ECO2MIX_CONS_DEF.id), content(whole, ECO2MIX_CONS_DEF.id)
+    )
+
+
+def test_revision_inside_lookback_updates_without_duplicates(
+    lake, client, odre_settings, fake_odre: FakeOdre
+) -> None:
+    ingest_dataset(lake, client, ECO2MIX_TR, odre_settings, AS_OF)
+    before = content(lake, ECO2MIX_TR.id)
+    fake_odre.add_fault(
+        "revise", dataset=ECO2MIX_TR.id, column="consommation", factor=2, times=None
+    )
+    summary = ingest_dataset(lake, client, ECO2MIX_TR, odre_settings, AS_OF)
+    assert summary.days_written == [AS_OF - timedelta(days=1), AS_OF]
+    after = content(lake, ECO2MIX_TR.id)
+    assert len(after) == len(before) and after["date_heure"].is_unique
+    recent = after["day"] >= AS_OF - timedelta(days=1)
+    assert (after.loc[recent, "consommation"] == 2 * before.loc[recent, "consommation"]).all()
+    pd.testing.assert_frame_equal(after[~recent], before[~recent])
+
+
+def test_empty_answer_keeps_partitions_and_is_reported(
+    lake, client, odre_settings, fake_odre: FakeOdre
+) -> None:
+    ingest_dataset(lake, client, GAS_STORAGE, odre_settings, AS_OF)
+    before = raw(lake)
+    fake_odre.add_fault("empty", dataset=GAS_STORAGE.id)
+    summary = ingest_dataset(lake, client, GAS_STORAGE, odre_settings, AS_OF)
+    assert raw(lake) == before
+    assert summary.empty_windows == [Window(AS_OF - timedelta(days=6), AS_OF + timedelta(days=1))]
+
+
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        ({"kind": "truncated"}, "truncated Parquet body"),
+        ({"kind": "not_parquet"}, "body is not Parquet"),
+        ({"kind": "missing_column", "column": "tmoy"}, "required columns missing"),
+        ({"kind": "server_error", "times": None}, "gave up after 3 attempts; last: HTTP 500"),
+    ],
+)
+def test_bad_answers_fail_clearly_with_nothing_half_written(
+    lake, client, odre_settings, fake_odre: FakeOdre, fault, message
+) -> None:
+    ingest_dataset(lake, client, TEMPERATURE, odre_settings, AS_OF)
+    before = raw(lake)
+    fake_odre.add_fault(dataset=TEMPERATURE.id, **fault)
+    with pytest.raises(OdreError) as err:
+        ingest_dataset(lake, client, TEMPERATURE, odre_settings, AS_OF)
+    assert f"temperature-quotidienne-regionale window [{AS_OF - timedelta(days=9)}" in str(
+        err.value
+    )
+    assert message in str(err.value)
+    assert raw(lake) == before
+
+
+def test_drift_nd_dst_and_429_are_handled_end_to_end(
+    lake, client, odre_settings, fake_odre: FakeOdre
+) -> None:
+    fake_odre.add_fault("rate_limit", dataset=ECO2MIX_CONS_DEF.id, reset_seconds=0.01)
+    fake_odre.add_fault("extra_column", times=None)
+    fake_odre.add_fault("nd", dataset=ECO2MIX_CONS_DEF.id, column="eolien_offshore", times=None)
+    fake_odre.add_fault("dst_duplicates", times=None)
+    summary = ingest_dataset(
+        lake,
+        client,
+        ECO2MIX_CONS_DEF,
+        odre_settings,
+        AS_OF,
+        start=date(2025, 3, 29),
+        end=date(2025, 3, 31),
+    )
+    assert [r.status for r in fake_odre.requests] == [429, 200]
+    assert summary.rows_per_day == {date(2025, 3, d): 96 for d in (29, 30, 31)}
+    rows = content(lake, ECO2MIX_CONS_DEF.id)
+    assert rows["date_heure"].is_unique and "colonne_nouvelle" not in rows.columns
+    assert rows["eolien_offshore"].isna().any()
+    assert any("colonne_nouvelle" in w for w in summary.windows[0].warnings)
+
+
+def test_one_failing_dataset_does_not_stop_the_others(
+    lake, client, odre_settings, fake_odre: FakeOdre
+) -> None:
+    fake_odre.add_fault("server_error", dataset=GAS_STORAGE.id, times=None)
+    summary = ingest(lake, client, odre_settings, AS_OF)
+    assert list(summary.errors) == [GAS_STORAGE.id]
+    assert watermark(lake, TEMPERATURE) == AS_OF
+    assert watermark(lake, GAS_STORAGE) is None
+    assert "FAILED" in summary.describe()
+
+
+def test_lake_partitions_load_into_staging(lake, client, odre_settings) -> None:
+    ingest(lake, client, odre_settings, AS_OF, datasets=[ECO2MIX_TR.id, TEMPERATURE.id])
+    warehouse = open_warehouse(odre_settings)
+    try:
+        sources = {s.spec.name: s for s in lake_sources()}
+        assert len(sources) == 4
+        for dataset in (ECO2MIX_TR, TEMPERATURE):
+            result = load_changed(
+                lake, warehouse, odre_settings.staging_dataset, sources[dataset.table.name]
+            )
+            assert result.rows == len(content(lake, dataset.id))
+        counts = warehouse.query(
+            "select count(*) as n, count(distinct date_heure) as instants "
+            "from staging.odre__eco2mix_national_tr"
+        )
+        assert counts["n"][0] == counts["instants"][0] == 11 * 96
+    finally:
+        warehouse.close()

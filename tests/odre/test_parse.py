@@ -1,0 +1,191 @@
+"""Export bodies to typed staging rows: types, drift, ND, DST, bad bodies, real samples."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pandas as pd
+import pytest
+
+from flows.odre.client import OdreError, Window
+from flows.odre.parse import national_gas_stock, parse_export, to_arrow
+from flows.odre.schemas import ECO2MIX_CONS_DEF, ECO2MIX_TR, GAS_STORAGE, TEMPERATURE, Dataset
+from tests.fakes.odre_server import FakeOdre, Fault, eco2mix_frame, gas_frame
+
+NOW = datetime(2025, 4, 8, 12, tzinfo=UTC)
+SPRING = Window(date(2025, 3, 29), date(2025, 4, 1))
+
+
+def body(odre_data, dataset: Dataset, window: Window, *faults: Fault, tz: str = "UTC") -> bytes:
+    """An export body as the fake server builds it, without HTTP."""
+    fake = FakeOdre(odre_data, faults=list(faults))
+    params = {"where": window.where(dataset.time_field), "timezone": tz}
+    status, _, payload, _ = fake.answer(dataset.id, params)
+    assert status == 200
+    return payload
+
+
+def test_eco2mix_rows_have_exactly_the_staging_columns(odre_data) -> None:
+    parsed = parse_export(ECO2MIX_TR, SPRING, body(odre_data, ECO2MIX_TR, SPRING), NOW)
+    frame = parsed.frame
+    assert list(frame.columns) == list(ECO2MIX_TR.table.columns)
+    assert parsed.warnings == []
+    assert frame["date_heure"].dtype == "datetime64[us]"
+    assert frame["date_heure"].is_monotonic_increasing and frame["date_heure"].is_unique
+    assert (frame["day"] == frame["date_heure"].dt.date).all()
+    # ND-prone fields arrive as strings and leave as numbers
+    assert frame["eolien_offshore"].dtype == "float64" and frame["eolien_offshore"].notna().all()
+    assert (frame["ingested_at"] == pd.Timestamp("2025-04-08 12:00")).all()
+    table = to_arrow(ECO2MIX_TR, frame)
+    assert table.schema == ECO2MIX_TR.arrow_schema
+
+
+def test_nd_and_other_strings_in_numeric_columns_become_null(odre_data) -> None:
+    payload = body(odre_data, ECO2MIX_TR, SPRING, Fault("nd", column="consommation"))
+    parsed = parse_export(ECO2MIX_TR, SPRING, payload, NOW)
+    cons = parsed.frame["consommation"]
+    assert cons.dtype == "float64"
+    assert cons.isna().sum() == len(cons) // 2
+    assert parsed.warnings == []  # ND is the documented marker, not a surprise
+
+
+def test_unknown_column_is_ignored_with_a_warning(odre_data) -> None:
+    payload = body(odre_data, GAS_STORAGE, SPRING, Fault("extra_column"))
+    parsed = parse_export(GAS_STORAGE, SPRING, payload, NOW)
+    assert "colonne_nouvelle" not in parsed.frame.columns
+    assert any("colonne_nouvelle" in w for w in parsed.warnings)
+    assert len(parsed.frame) == 3 * 6
+
+
+def test_missing_required_column_names_dataset_window_and_column(odre_data) -> None:
+    payload = body(odre_data, ECO2MIX_TR, SPRING, Fault("missing_column", column="prevision_j1"))
+    with pytest.raises(OdreError) as err:
+        parse_export(ECO2MIX_TR, SPRING, payload, NOW)
+    assert "eco2mix-national-tr" in str(err.value)
+    assert "[2025-03-29, 2025-04-01)" in str(err.value)
+    assert "prevision_j1" in str(err.value)
+
+
+def test_temperature_without_id_gets_null_ids(odre_data) -> None:
+    payload = body(odre_data, TEMPERATURE, SPRING, Fault("missing_column", column="id"))
+    frame = parse_export(TEMPERATURE, SPRING, payload, NOW).frame
+    assert frame["id"].isna().all()
+    assert len(frame) == 3 * 13 and frame["code_insee_region"].dtype == "Int64"
+
+
+@pytest.mark.parametrize(
+    ("payload", "what"),
+    [
+        (b"<html>Service unavailable</html>", "not Parquet"),
+        (b"", "not Parquet"),
+        (None, "truncated"),
+    ],
+)
+def test_bodies_that_are_not_whole_parquet_files_fail_clearly(odre_data, payload, what) -> None:
+    if payload is None:
+        full = body(odre_data, TEMPERATURE, SPRING)
+        payload = full[: len(full) // 2]
+    with pytest.raises(OdreError, match=rf"temperature-quotidienne-regionale.*2025-03-29.*{what}"):
+        parse_export(TEMPERATURE, SPRING, payload, NOW)
+
+
+def test_empty_answer_is_an_empty_frame_with_a_warning(odre_data) -> None:
+    parsed = parse_export(
+        GAS_STORAGE, SPRING, body(odre_data, GAS_STORAGE, SPRING, Fault("empty")), NOW
+    )
+    assert parsed.frame.empty and list(parsed.frame.columns) == list(GAS_STORAGE.table.columns)
+    assert parsed.days() == {} and parsed.warnings == ["empty answer: no rows in the window"]
+
+
+def test_spring_forward_null_duplicates_collapse_to_the_rows_with_values(odre_data) -> None:
+    payload = body(odre_data, ECO2MIX_TR, SPRING, Fault("dst_duplicates"))
+    parsed = parse_export(ECO2MIX_TR, SPRING, payload, NOW)
+    assert parsed.rows_received == 3 * 96 + 4
+    frame = parsed.frame
+    assert frame["date_heure"].is_unique and len(frame) == 3 * 96
+    assert frame.groupby("day").size().tolist() == [96, 96, 96]
+    # 03:00-03:45 CEST = 01:00-01:45 UTC kept their values, not the null duplicates
+    dst = frame[frame["date_heure"].between("2025-03-30 01:00", "2025-03-30 01:45")]
+    assert len(dst) == 4 and dst["consommation"].notna().all()
+
+
+def test_fall_back_day_in_local_time_keeps_every_utc_instant() -> None:
+    frame = eco2mix_frame(date(2024, 10, 26), date(2024, 10, 28))
+    fake = FakeOdre({"eco2mix-national-tr": frame})
+    _, _, payload, rows = fake.answer("eco2mix-national-tr", {"timezone": "Europe/Paris"})
+    window = Window(date(2024, 10, 26), date(2024, 10, 29))
+    parsed = parse_export(ECO2MIX_TR, window, payload, NOW)
+    assert rows == len(parsed.frame) == 3 * 96
+    assert parsed.frame["date_heure"].is_unique
+    assert parsed.frame.groupby("day").size().tolist() == [96, 96, 96]
+
+
+def test_rows_outside_the_window_are_an_error(odre_data) -> None:
+    payload = body(odre_data, GAS_STORAGE, SPRING)
+    with pytest.raises(OdreError, match=r"stock-quotidien-stockages-gaz.*outside the window"):
+        parse_export(GAS_STORAGE, Window(date(2025, 3, 30), date(2025, 3, 31)), payload, NOW)
+
+
+def test_national_gas_stock_sums_groups_and_flags_lagging_ones() -> None:
+    frame = gas_frame(date(2025, 1, 1), date(2025, 1, 3))
+    lagging = frame[~((frame["pits"] == "Teréga") & (frame["date"] == date(2025, 1, 3)))]
+    national = national_gas_stock(lagging)
+    expected = lagging.groupby("date")["stock_fin_de_journee"].sum()
+    assert national["stock_fin_de_journee"].tolist() == pytest.approx(expected.tolist())
+    assert national["groups"].tolist() == [6, 6, 5]
+    assert national["complete"].tolist() == [True, True, False]
+
+
+# --- the real samples -----------------------------------------------------------------------
+
+
+def test_real_tr_export_in_berlin_time_parses_to_utc(samples) -> None:
+    payload = (samples / "odre" / "eco2mix-national-tr_2025Q1.parquet").read_bytes()
+    parsed = parse_export(ECO2MIX_TR, Window(date(2024, 12, 31), date(2025, 4, 1)), payload, NOW)
+    frame = parsed.frame
+    assert parsed.rows_received == 8544 and len(frame) == 8540  # 4 spring-forward duplicates
+    assert frame["date_heure"].is_unique and frame["date_heure"].is_monotonic_increasing
+    # 2025-01-01 00:00 in Berlin is 2024-12-31 23:00 UTC
+    assert frame["date_heure"].iloc[0] == pd.Timestamp("2024-12-31 23:00")
+    assert frame["day"].iloc[0] == date(2024, 12, 31)
+    assert frame["eolien_terrestre"].dtype == "float64"
+
+
+def test_real_temperature_export_parses(samples) -> None:
+    payload = (
+        samples / "odre" / "temperature-quotidienne-regionale_2016-2019.parquet"
+    ).read_bytes()
+    frame = parse_export(
+        TEMPERATURE, Window(date(2016, 1, 1), date(2020, 1, 1)), payload, NOW
+    ).frame
+    assert len(frame) == 18993 and frame["code_insee_region"].nunique() == 13
+    assert (frame["tmin"] <= frame["tmax"]).all()
+
+
+def test_real_gas_csv_export_parses_and_sums(samples) -> None:
+    payload = (samples / "odre" / "stock-quotidien-stockages-gaz_2010-2019.csv").read_bytes()
+    window = Window(date(2010, 11, 1), date(2020, 1, 1))
+    frame = parse_export(GAS_STORAGE, window, payload, NOW, fmt="csv").frame
+    assert len(frame) == 20088 and frame["pits"].nunique() == 6
+    national = national_gas_stock(frame)
+    assert national["complete"].all()
+    assert national["stock_fin_de_journee"].sum() == pytest.approx(
+        frame["stock_fin_de_journee"].sum()
+    )
+
+
+def test_labelled_csv_is_refused_clearly(samples) -> None:
+    # We never ask for labels; an export with French display names is not ours to guess.
+    payload = (samples / "odre" / "eco2mix-national-tr_2021-12_labels.csv").read_bytes()
+    with pytest.raises(
+        OdreError, match=r"eco2mix-national-tr.*required columns missing.*date_heure"
+    ):
+        parse_export(
+            ECO2MIX_TR, Window(date(2021, 12, 1), date(2022, 1, 1)), payload, NOW, fmt="csv"
+        )
+
+
+def test_renamed_hourly_history_lacks_the_forecast_column(samples) -> None:
+    payload = (samples / "odre" / "eco2mix-national-hourly_2016-2019.parquet").read_bytes()
+    with pytest.raises(OdreError, match=r"eco2mix-national-cons-def.*prevision_j1"):
+        parse_export(ECO2MIX_CONS_DEF, Window(date(2016, 1, 1), date(2020, 1, 1)), payload, NOW)
