@@ -231,7 +231,9 @@ def fetch_file(
         try:
             validate_grib(tmp, expected_content(settings, file))
         except GribError as exc:
-            return FileResult(file, FileStatus.INVALID, f"{file.file_name}: {exc}", got[0])
+            # Name the file as published, not the temporary copy it was checked in.
+            why = str(exc).replace(str(tmp), file.file_name)
+            return FileResult(file, FileStatus.INVALID, why, got[0])
         lake.upload_file(lake_key(file), tmp)
         return FileResult(file, FileStatus.DOWNLOADED, f"{got[0]} bytes, md5 {got[1]}", got[0])
     finally:

@@ -12,6 +12,7 @@ small valid run of the default products and serves it until interrupted.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import tempfile
 import threading
@@ -224,6 +225,32 @@ def group_bytes(
     packing: str = "grid_simple",
 ) -> bytes:
     """A valid group file of a product run (`run` as YYYY-MM-DDTHHZ), as bytes."""
+    if fields is None:
+        return _default_group_bytes(product, run, group, shape, steps, packing)
+    return _group_bytes(product, run, group, shape, fields, steps, packing)
+
+
+@functools.lru_cache(maxsize=256)
+def _default_group_bytes(
+    product: str,
+    run: str,
+    group: str,
+    shape: tuple[int, int] | None,
+    steps: tuple[int, ...] | None,
+    packing: str,
+) -> bytes:
+    return _group_bytes(product, run, group, shape, None, steps, packing)
+
+
+def _group_bytes(
+    product: str,
+    run: str,
+    group: str,
+    shape: tuple[int, int] | None = None,
+    fields: dict[ParamKey, gribgen.Field] | None = None,
+    steps: tuple[int, ...] | None = None,
+    packing: str = "grid_simple",
+) -> bytes:
     p = Product.parse(product)
     run_time = parse_run_label(run)
     if fields is None:
@@ -251,10 +278,13 @@ def publish_run(
     store: FakeMeteoFranceStore,
     products: list[str],
     run: str,
-    shapes: dict[str, tuple[int, int]] | None = None,
+    shapes: dict[str, tuple[int, int]] | None = DEMO_SHAPES,
     horizon: int | None = None,
 ) -> int:
-    """Publish every group file (up to `horizon` hours) of the products' run; returns how many."""
+    """Publish every group file (up to `horizon` hours) of the products' run; returns how many.
+
+    Grids default to the small demo sizes; `shapes=None` publishes the real ones.
+    """
     count = 0
     for name in products:
         p = Product.parse(name)
@@ -265,6 +295,27 @@ def publish_run(
             store.put(object_path(name, run, group), group_bytes(name, run, group, shape))
             count += 1
     return count
+
+
+def store_env(base_url: str, **overrides: object) -> dict[str, str]:
+    """AGGREGAT_* variables pointing the weather flow at a fake store with small test runs."""
+    import json
+
+    env = {
+        "AGGREGAT_METEOFRANCE_BASE_URL": base_url,
+        "AGGREGAT_METEOFRANCE_GRID_SHAPES": json.dumps(
+            {k: f"{ni}x{nj}" for k, (ni, nj) in DEMO_SHAPES.items()}
+        ),
+        "AGGREGAT_METEOFRANCE_HORIZON_HOURS": "12",
+        "AGGREGAT_METEOFRANCE_BACKOFF_SECONDS": "0",
+        "AGGREGAT_METEOFRANCE_MAX_ATTEMPTS": "3",
+        "AGGREGAT_METEOFRANCE_DECODE_WORKERS": "1",
+        "AGGREGAT_METEOFRANCE_TIMEOUT_SECONDS": "10",
+    }
+    for name, value in overrides.items():
+        text = value if isinstance(value, str) else json.dumps(value)
+        env[f"AGGREGAT_METEOFRANCE_{name.upper()}"] = text
+    return env
 
 
 @contextmanager
