@@ -90,7 +90,10 @@ def curate_run(settings: Settings, lake: Lake, run: ModelRun) -> int:
 def _status_rows(
     day: date, run: ModelRun, status: str, detail: str, products: tuple[Product, ...] | None = None
 ) -> list[BackfillRow]:
-    return [BackfillRow(day, p.name, status, detail) for p in (products or run.products)]
+    return [
+        BackfillRow(day, p.name, status, detail)
+        for p in (run.products if products is None else products)
+    ]
 
 
 def backfill_model_run(
