@@ -28,6 +28,7 @@ from flows.meteofrance.grib import (
     open_messages,
     read_grid,
     read_message_info,
+    read_param_key,
 )
 from flows.meteofrance.points import (
     AREA_CODES,
@@ -58,6 +59,8 @@ FIELDS: dict[ParamKey, str] = {
     ParamKey(0, 1, 8, *SURFACE, "accum"): "tp",  # total precipitation, kg/m2 = mm
 }
 
+_NUMBERS = frozenset(key[:3] for key in FIELDS)
+
 VARIABLES = ("t2m_c", "rh2m_pct", "wind10m_ms", "ssrd_wh_m2", "tcc_pct", "precip_mm")
 ACCUMULATED = ("ssrd_wh_m2", "precip_mm")
 COLUMNS = (
@@ -87,11 +90,12 @@ def file_features(path: Path, model: str, grid: str) -> pd.DataFrame:
     weights: PointWeights | None = None
     with open_messages(path) as handles:
         for index, offset, length, handle in handles:
-            info = read_message_info(handle, path, index, offset, length)
-            file_grid = check_same_grid(path, index, read_grid(handle, path, index), file_grid)
-            field = FIELDS.get(info.key)
+            key = read_param_key(handle, path, index, only=_NUMBERS)
+            field = FIELDS.get(key) if key else None
             if field is None:
-                continue
+                continue  # neither unpacked nor checked further: validate_grib's job
+            info = read_message_info(handle, path, index, offset, length, key=key)
+            file_grid = check_same_grid(path, index, read_grid(handle, path, index), file_grid)
             weights = weights or _weights(path, file_grid)
             slot = slots.setdefault((info.run_time, info.valid_time), {})
             if field in slot:

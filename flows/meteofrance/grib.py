@@ -9,7 +9,7 @@ wrong raises :class:`GribError` naming the file, the message and what is wrong.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -243,23 +243,46 @@ def _get(handle: Any, key: str, path: Path, index: int, kind: type = int) -> Any
 
 
 def _when(day: int, hhmm: int) -> datetime:
-    return datetime.strptime(f"{day:08d}{hhmm:04d}", "%Y%m%d%H%M").replace(tzinfo=UTC)
+    return datetime(day // 10000, day // 100 % 100, day % 100, hhmm // 100, hhmm % 100, tzinfo=UTC)
 
 
-def read_message_info(
-    handle: Any, path: Path, index: int, offset: int, length: int, names: bool = False
-) -> MessageInfo:
-    """Keys of one message (and eccodes' names if asked); GribError when a key does not decode."""
+def read_param_key(
+    handle: Any, path: Path, index: int, only: Container[tuple[int, int, int]] | None = None
+) -> ParamKey | None:
+    """The keys that say what a message holds; None if its parameter is not in ``only``.
+
+    Level type and step type are eccodes concepts, slower to read than integers: messages
+    whose (discipline, category, number) is not wanted are skipped before them.
+    """
     if _get(handle, "edition", path, index) != 2:
         raise GribError(f"{path}: message {index}: not GRIB2")
-    key = ParamKey(
+    number = (
         _get(handle, "discipline", path, index),
         _get(handle, "parameterCategory", path, index),
         _get(handle, "parameterNumber", path, index),
+    )
+    if only is not None and number not in only:
+        return None
+    return ParamKey(
+        *number,
         _get(handle, "typeOfLevel", path, index, str),
         _get(handle, "level", path, index),
         _get(handle, "stepType", path, index, str),
     )
+
+
+def read_message_info(
+    handle: Any,
+    path: Path,
+    index: int,
+    offset: int,
+    length: int,
+    names: bool = False,
+    key: ParamKey | None = None,
+) -> MessageInfo:
+    """Keys of one message (and eccodes' names if asked); GribError when a key does not decode."""
+    key = key or read_param_key(handle, path, index)
+    assert key is not None  # no filter given
     named = {k: _get(handle, g, path, index, str) for k, g in _NAMES.items()} if names else {}
     return MessageInfo(
         index=index,
