@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
+from prefect.cache_policies import NO_CACHE
 
 from flows.lake import open_lake
 from flows.meteofrance.archive import curated_present
@@ -96,14 +97,14 @@ class WeatherSummary:
         return records
 
 
-@task(retries=2, retry_delay_seconds=30)
+@task(retries=2, retry_delay_seconds=30, cache_policy=NO_CACHE)
 def fetch_product(product: Product, day: date, now: datetime) -> ProductRun:
     """Fetch, validate and archive every group file of one product run."""
     settings = get_settings()
     return fetch_product_run(settings, open_lake(settings), product, day, now)
 
 
-@task(retries=1, retry_delay_seconds=10)
+@task(retries=1, retry_delay_seconds=10, cache_policy=NO_CACHE)
 def curate(run: ModelRun) -> int:
     """Decode a complete model run from the lake into its curated Parquet objects."""
     settings = get_settings()
