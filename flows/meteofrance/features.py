@@ -289,6 +289,8 @@ def daily_temperature(hourly: pd.DataFrame, max_gap_hours: float = 3.0) -> pd.Da
     """
     group = ["model", "grid", "run_time", "code_insee_region", "region", "date"]
     data = hourly.loc[hourly["t2m_c"].notna(), [*group[:-1], "valid_time", "t2m_c"]].copy()
+    if data["valid_time"].dt.tz is None:  # read back from a warehouse: naive UTC
+        data["valid_time"] = data["valid_time"].dt.tz_localize("UTC")
     data["date"] = data["valid_time"].dt.tz_convert(PARIS).dt.date
     data = data.sort_values([*group, "valid_time"])
     data["gap"] = data.groupby(group)["valid_time"].diff()

@@ -271,6 +271,13 @@ def test_autumn_dst_day_has_25_hours() -> None:
     assert (row.tmin, row.tmax, row.tmoy) == (0.0, 24.0, 12.0)
 
 
+def test_naive_utc_times_from_a_warehouse_are_accepted() -> None:
+    hourly = hourly_frame("2025-01-14T23:00", 24)
+    hourly["valid_time"] = hourly["valid_time"].dt.tz_localize(None)
+    (row,) = daily_temperature(hourly).itertuples()
+    assert (row.date, row.tmin, row.tmax) == (date(2025, 1, 15), 0.0, 23.0)
+
+
 def test_a_day_with_a_hole_is_not_full() -> None:
     hourly = hourly_frame("2025-01-14T23:00", 24)
     assert len(daily_temperature(hourly)) == 1
