@@ -154,6 +154,13 @@ class Settings(BaseSettings):
         3, description="Past days the daily weather flow checks and backfills when missing."
     )
 
+    # --- Météo-France decoding (GRIB decode) ---------------------------------------------
+    meteofrance_max_gap_hours: float = Field(
+        3.0,
+        description="Longest gap between forecast steps still de-accumulated into a per-step "
+        "amount or counted as covering a day (3 h: ARPEGE's steps beyond 48 h).",
+    )
+
     # --- forecasting (forecast issue) -----------------------------------------------------
     forecast_timezone: str = Field(
         "Europe/Paris", description="Local time zone of the forecast: issue time, target days."
