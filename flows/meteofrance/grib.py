@@ -178,6 +178,7 @@ def _check_message(fh: IO[bytes], path: Path, offset: int, size: int, index: int
             f"{size - offset} bytes after its start"
         )
     pos = offset + _SECTION0.size
+    data_sections = 0
     while pos < end - len(_END):
         fh.seek(pos)
         sec = fh.read(5)
@@ -188,6 +189,11 @@ def _check_message(fh: IO[bytes], path: Path, offset: int, size: int, index: int
                 f"inside a message of {total} bytes"
             )
         pos += length
+        data_sections += number == 7
+    if data_sections != 1:
+        # eccodes reads only the first field of a multi-field message unless told otherwise:
+        # refusing them keeps "one message, one field" true downstream.
+        raise GribError(f"{where}: {data_sections} data sections; one field per message expected")
     fh.seek(end - len(_END))
     if pos != end - len(_END) or fh.read(4) != _END:
         raise GribError(f"{where}: sections do not end with '7777' at byte {end - 4}")

@@ -115,6 +115,22 @@ def test_corrupt_section_length_is_rejected(good: Path) -> None:
         validate_grib(good)
 
 
+def test_multi_field_message_is_rejected(tmp_path: Path) -> None:
+    msg = gg.message(gg.FRANCE_05, gg.T2M, RUN, 0, np.full(33 * 23, 280.0))
+    sections, pos = [], 16
+    while pos < len(msg) - 4:
+        length, number = int.from_bytes(msg[pos : pos + 4], "big"), msg[pos + 4]
+        sections.append((number, msg[pos : pos + length]))
+        pos += length
+    fields = b"".join(body for number, body in sections if number >= 4)
+    body = b"".join(body for _, body in sections) + fields  # sections 4-7 twice
+    total = 16 + len(body) + 4
+    path = tmp_path / "multi.grib2"
+    path.write_bytes(msg[:8] + total.to_bytes(8, "big") + body + b"7777")
+    with pytest.raises(GribError, match="2 data sections; one field per message"):
+        validate_grib(path)
+
+
 def test_empty_and_non_grib_files_are_rejected(tmp_path: Path) -> None:
     empty = tmp_path / "empty.grib2"
     empty.write_bytes(b"")
