@@ -1,0 +1,92 @@
+"""The whole daily pipeline on the embedded default, against the fake sources on 127.0.0.1."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+import pytest
+
+from flows.settings import get_settings
+
+AS_OF = date(2025, 3, 31)
+RUN = "2025-03-31T00Z"
+
+
+@pytest.fixture
+def sources(settings, monkeypatch):
+    from tests.fakes.meteofrance_store import publish_run, running_store, store_env
+    from tests.fakes.odre_server import FakeOdre, synthetic_data
+
+    odre = FakeOdre(synthetic_data(date(2025, 3, 1), AS_OF)).start()
+    with running_store() as store:
+        products = get_settings().meteofrance_products
+        publish_run(store, list(products), RUN)
+        env = {
+            "AGGREGAT_ODRE_BASE_URL": odre.url,
+            "AGGREGAT_HISTORY_START": "2025-03-01",
+            "AGGREGAT_ODRE_BACKOFF_SECONDS": "0",
+            **store_env(store.base_url),
+        }
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        get_settings.cache_clear()
+        yield odre, store
+    odre.stop()
+    get_settings.cache_clear()
+
+
+def snapshot() -> dict[str, pd.DataFrame]:
+    """Every staging and production table, sorted, for comparing two warehouse states."""
+    from flows.warehouse import open_warehouse
+
+    settings = get_settings()
+    wh = open_warehouse(settings)
+    tables = wh.query(
+        "select table_schema, table_name from information_schema.tables"
+        f" where table_schema in ('{settings.staging_dataset}', '{settings.production_dataset}')"
+        " and table_name != '_lake_loads'"
+    )
+    out = {}
+    for schema, name in tables.itertuples(index=False):
+        frame = wh.query(f'select * from "{schema}"."{name}"')
+        frame = frame.drop(columns=[c for c in frame.columns if c in ("ingested_at", "loaded_at")])
+        out[f"{schema}.{name}"] = frame.sort_values(list(frame.columns)).reset_index(drop=True)
+    return out
+
+
+@pytest.mark.slow
+def test_daily_run_builds_the_marts_and_a_rerun_changes_nothing(
+    prefect_server, sources, capsys
+) -> None:
+    from flows.pipeline import run_cli
+
+    steps = ["odre", "weather", "load", "transform"]
+    assert run_cli(as_of=AS_OF, steps=steps) == 0
+    printed = capsys.readouterr().out
+    assert "production.daily_merged" in printed
+    first = snapshot()
+    assert {"production.daily_merged", "production.energy_mix_hourly"} <= set(first)
+    daily = first["production.daily_merged"]
+    assert len(daily) >= 28 and daily["date"].is_unique
+
+    assert run_cli(as_of=AS_OF, steps=steps) == 0
+    second = snapshot()
+    assert set(second) == set(first)
+    for name, frame in first.items():
+        pd.testing.assert_frame_equal(frame, second[name], check_dtype=False, obj=name)
+
+
+@pytest.mark.slow
+def test_a_failed_source_fails_the_run_but_not_the_other_steps(
+    prefect_server, sources, monkeypatch, capsys
+) -> None:
+    from flows.pipeline import run_cli
+
+    monkeypatch.setenv("AGGREGAT_ODRE_BASE_URL", "http://127.0.0.1:9/api/explore/v2.1")
+    monkeypatch.setenv("AGGREGAT_ODRE_MAX_ATTEMPTS", "1")
+    get_settings.cache_clear()
+    assert run_cli(as_of=AS_OF, steps=["odre", "weather", "load"]) == 1
+    out = capsys.readouterr().out
+    assert "[ failed] odre" in out and "[     ok] weather" in out and "[     ok] load" in out
+    assert "FAILED steps: odre" in out
