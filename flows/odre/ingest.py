@@ -19,12 +19,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-import pyarrow as pa
 from tqdm import tqdm
 
 from flows.lake import Lake, LakeError
 from flows.odre.client import OdreClient, OdreError, Window
-from flows.odre.parse import Parsed, parse_export, to_arrow
+from flows.odre.parse import (
+    Parsed,
+    day_partitions,
+    parse_export,
+    partition_bytes,
+    stored_digest,
+)
 from flows.odre.schemas import DATASETS, Dataset, get_dataset
 from flows.settings import Settings
 from flows.staging import LakeSource
@@ -199,18 +204,11 @@ def fetch_and_land(lake: Lake, client: OdreClient, dataset: Dataset, window: Win
     return body
 
 
-def _unchanged(lake: Lake, key: str, table: pa.Table) -> bool:
-    """Whether the lake already holds these rows (ingestion time aside)."""
+def _unchanged(lake: Lake, key: str, digest: str) -> bool:
+    """Whether the lake already holds these rows (ingestion time aside), from the footer."""
     try:
-        old = lake.read_parquet(key)
+        return stored_digest(lake.read_bytes(key)) == digest
     except LakeError:
-        return False
-    if old.schema.names != table.schema.names:
-        return False
-    new = table.drop_columns(["ingested_at"])
-    try:
-        return old.drop_columns(["ingested_at"]).cast(new.schema).equals(new)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return False
 
 
@@ -221,17 +219,17 @@ def write_days(
 
     Every day is converted before any is written; days are written oldest first so a killed
     run leaves a watermark the next run resumes from. Days absent from the answer are left
-    alone: an empty answer never wipes partitions.
+    alone: an empty answer never wipes partitions. A day whose rows are already in the lake
+    is not rewritten, so a run without news leaves the lake (and staging) untouched.
     """
-    tables = {day: to_arrow(dataset, rows) for day, rows in parsed.days().items()}
     written, unchanged = [], []
-    for day, table in tables.items():
-        key = dataset.partition_key(day)
-        if _unchanged(lake, key, table):
-            unchanged.append(day)
+    for part in day_partitions(dataset, parsed.frame):
+        key = dataset.partition_key(part.day)
+        if _unchanged(lake, key, part.digest):
+            unchanged.append(part.day)
             continue
-        lake.write_parquet(key, table)
-        written.append(day)
+        lake.write_bytes(key, partition_bytes(part))
+        written.append(part.day)
     return written, unchanged
 
 
@@ -239,7 +237,7 @@ def window_result(
     dataset: Dataset, window: Window, parsed: Parsed, written: list[date], unchanged: list[date]
 ) -> WindowResult:
     """The summary of one window."""
-    per_day = {day: len(rows) for day, rows in parsed.days().items()}
+    per_day = parsed.rows_per_day()
     return WindowResult(
         window=window,
         rows_fetched=parsed.rows_received,

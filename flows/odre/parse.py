@@ -6,10 +6,12 @@ columns, timestamps in whatever timezone was asked, spring-forward null duplicat
 
 from __future__ import annotations
 
+import hashlib
 import io
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -20,6 +22,7 @@ from flows.odre.schemas import ARROW_TYPES, Dataset
 
 PARQUET_MAGIC = b"PAR1"
 UTF8_BOM = b"\xef\xbb\xbf"
+DIGEST_KEY = "aggregat.content_sha256"
 
 
 @dataclass
@@ -33,6 +36,10 @@ class Parsed:
     def days(self) -> dict[date, pd.DataFrame]:
         """The rows split by UTC day, each frame keeping the staging columns."""
         return {d: part.reset_index(drop=True) for d, part in self.frame.groupby("day", sort=True)}
+
+    def rows_per_day(self) -> dict[date, int]:
+        """How many rows each UTC day has."""
+        return {d: int(n) for d, n in sorted(self.frame["day"].value_counts().items())}
 
 
 def _fail(dataset: Dataset, window: Window, what: str) -> OdreError:
@@ -182,6 +189,54 @@ def to_arrow(dataset: Dataset, frame: pd.DataFrame) -> pa.Table:
     return pa.Table.from_pandas(
         frame[list(dataset.table.columns)], schema=dataset.arrow_schema, preserve_index=False
     )
+
+
+@dataclass(frozen=True)
+class DayPartition:
+    """One UTC day of staging rows, ready to write, with a digest of its content."""
+
+    day: date
+    table: pa.Table
+    digest: str  # of the rows, ingestion time aside: equal digests, same data
+
+
+def day_partitions(dataset: Dataset, frame: pd.DataFrame) -> list[DayPartition]:
+    """Staging rows cut into UTC days, converted to Arrow once and sliced."""
+    if frame.empty:
+        return []
+    frame = frame.sort_values("day", kind="stable").reset_index(drop=True)
+    row_hashes = pd.util.hash_pandas_object(frame.drop(columns="ingested_at"), index=False)
+    row_hashes = row_hashes.to_numpy()
+    header = repr(sorted(dataset.table.columns.items())).encode()
+    table = to_arrow(dataset, frame)
+    starts = np.flatnonzero(frame["day"].ne(frame["day"].shift()).to_numpy()).tolist()
+    bounds = zip(starts, [*starts[1:], len(frame)], strict=True)
+    return [
+        DayPartition(
+            frame["day"].iloc[lo],
+            table.slice(lo, hi - lo),
+            hashlib.sha256(header + row_hashes[lo:hi].tobytes()).hexdigest(),
+        )
+        for lo, hi in bounds
+    ]
+
+
+def partition_bytes(part: DayPartition) -> bytes:
+    """A day partition as Parquet bytes, its content digest kept in the footer."""
+    table = part.table.replace_schema_metadata({DIGEST_KEY: part.digest})
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="zstd")
+    return buf.getvalue()
+
+
+def stored_digest(data: bytes) -> str | None:
+    """The content digest in a partition's footer, without decoding its rows."""
+    try:
+        metadata = pq.read_schema(io.BytesIO(data)).metadata or {}
+    except (pa.ArrowException, OSError):
+        return None
+    digest = metadata.get(DIGEST_KEY.encode())
+    return digest.decode() if digest else None
 
 
 def national_gas_stock(frame: pd.DataFrame) -> pd.DataFrame:
