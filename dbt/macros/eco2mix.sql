@@ -62,7 +62,7 @@
         cast(perimetre as {{ dbt.type_string() }}) as perimeter,
         cast(nature as {{ dbt.type_string() }}) as data_nature,
         {%- for field, column in eco2mix_measures() %}
-        cast({{ field }} as {{ dbt.type_float() }}) as {{ column }},
+        cast({{ field }} as {{ type_double() }}) as {{ column }},
         {%- endfor %}
         cast(ingested_at as {{ dbt.type_timestamp() }}) as ingested_at
     from {{ source_relation }}

@@ -52,11 +52,8 @@ instants as (
                 when consumption_mw is not null then forecast_j1_mw - consumption_mw
             end
         ) as forecast_j1_bias_mw,
-        sum(
-            case
-                when consumption_mw is not null and forecast_j1_mw is not null then 1 else 0
-            end
-        ) as forecast_j1_instants
+        {{ count_where('consumption_mw is not null and forecast_j1_mw is not null') }}
+            as forecast_j1_instants
     from quarter_hours
     group by date_local
 

@@ -22,7 +22,7 @@ weighted as (
         observations.tmin_c,
         observations.tmean_c,
         observations.tmax_c,
-        cast(regions.population as {{ dbt.type_float() }}) as population
+        cast(regions.population as {{ type_double() }}) as population
     from observations
     inner join regions on observations.region_code = regions.code
 

@@ -26,8 +26,8 @@ final as (
         {%- for source in mix_sources() %}
         {{ source }}_mw,
         {%- endfor %}
-        production_total_mw,
         co2_g_per_kwh,
+        production_total_mw,
         quarter_hours,
         consumption_quarter_hours,
         data_status

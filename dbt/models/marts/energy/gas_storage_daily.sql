@@ -61,10 +61,12 @@ group_rows as (
         capacities.capacity_basis,
         group_days.report_status as status,
         group_days.last_reported_day,
-        case when group_days.report_status = 'reported' then 1 else 0 end as groups_reported,
-        case when group_days.report_status = 'carried_forward' then 1 else 0 end
+        cast(case when group_days.report_status = 'reported' then 1 else 0 end as {{ dbt.type_bigint() }})
+            as groups_reported,
+        cast(case when group_days.report_status = 'carried_forward' then 1 else 0 end as {{ dbt.type_bigint() }})
             as groups_carried_forward,
-        case when group_days.report_status = 'missing' then 1 else 0 end as groups_missing
+        cast(case when group_days.report_status = 'missing' then 1 else 0 end as {{ dbt.type_bigint() }})
+            as groups_missing
     from group_days
     left join capacities on group_days.storage_group = capacities.storage_group
 

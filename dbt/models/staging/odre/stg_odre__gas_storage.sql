@@ -13,7 +13,7 @@ renamed as (
         cast(date as date) as gas_day,
         cast(stocks.source as {{ dbt.type_string() }}) as operator,
         cast(pits as {{ dbt.type_string() }}) as storage_group,
-        cast(stock_fin_de_journee as {{ dbt.type_float() }}) as stock_gwh,
+        cast(stock_fin_de_journee as {{ type_double() }}) as stock_gwh,
         cast(ingested_at as {{ dbt.type_timestamp() }}) as ingested_at
     from stocks
 

@@ -14,9 +14,9 @@ renamed as (
         cast(code_insee_region as {{ dbt.type_bigint() }}) as region_code,
         cast(region as {{ dbt.type_string() }}) as region_name,
         cast(id as {{ dbt.type_string() }}) as observation_id,
-        cast(tmin as {{ dbt.type_float() }}) as tmin_c,
-        cast(tmoy as {{ dbt.type_float() }}) as tmean_c,
-        cast(tmax as {{ dbt.type_float() }}) as tmax_c,
+        cast(tmin as {{ type_double() }}) as tmin_c,
+        cast(tmoy as {{ type_double() }}) as tmean_c,
+        cast(tmax as {{ type_double() }}) as tmax_c,
         cast(ingested_at as {{ dbt.type_timestamp() }}) as ingested_at
     from source
 

@@ -1,0 +1,25 @@
+{{
+    config(
+        partition_by=mart_partition('run_day', 'date', 'day'),
+        cluster_by=['forecast_model', 'valid_at', 'region_code'],
+    )
+}}
+-- Every run ever archived, partitioned by run day: backtests and model training read it,
+-- a query filtering on run_day reads only those partitions (BigQuery prunes them; DuckDB
+-- keeps the rows ordered by run day, so its zone maps skip the rest).
+with
+
+forecasts as (
+
+    select * from {{ ref('stg_meteofrance__features_hourly') }}
+
+),
+
+final as (
+
+    select * from forecasts
+
+)
+
+select * from final
+order by run_day, forecast_model, valid_at, region_code

@@ -1,0 +1,50 @@
+{{
+    config(
+        partition_by=mart_partition('valid_at', 'timestamp'),
+        cluster_by=['forecast_model', 'region_code'],
+    )
+}}
+-- For each forecast series, valid time and area: the value of the most recent run.
+with
+
+forecasts as (
+
+    select * from {{ ref('stg_meteofrance__features_hourly') }}
+
+),
+
+ranked as (
+
+    select
+        forecasts.*,
+        row_number() over (
+            partition by forecast_model, valid_at, region_code order by run_at desc
+        ) as recency
+    from forecasts
+
+),
+
+final as (
+
+    select
+        forecast_model,
+        model_name,
+        grid_key,
+        valid_at,
+        {{ to_local_date('valid_at') }} as valid_date_local,
+        region_code,
+        region_name,
+        run_at,
+        lead_hours,
+        t2m_c,
+        rh2m_pct,
+        wind10m_ms,
+        ssrd_wh_m2,
+        tcc_pct,
+        precip_mm
+    from ranked
+    where recency = 1
+
+)
+
+select * from final

@@ -1,0 +1,278 @@
+"""dbt build of the warehouse: staging models, intermediate models and the production marts.
+
+`run_dbt_build` runs `dbt build` in-process (dbt's programmatic `dbtRunner`, not a shell) with
+the project, profiles, target and environment taken from Settings, and turns dbt's results
+into a `TransformSummary`; a failing model or test raises `TransformError` naming the nodes.
+The Prefect flow `transform` wraps it with retries and a run artifact.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact
+
+from flows.settings import Settings, get_settings
+
+# Statuses dbt gives a node that did not do its job.
+_FAILED = {"error", "fail"}
+
+
+@dataclass(frozen=True)
+class NodeFailure:
+    """A dbt node (model, seed or test) that errored or failed, and dbt's message."""
+
+    unique_id: str
+    status: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.unique_id} ({self.status}): {self.message}"
+
+
+@dataclass
+class TransformSummary:
+    """What one `dbt build` did."""
+
+    target: str
+    models_built: list[str] = field(default_factory=list)
+    seeds_loaded: list[str] = field(default_factory=list)
+    tests_passed: int = 0
+    tests_warned: int = 0
+    tests_failed: int = 0
+    skipped: list[str] = field(default_factory=list)
+    failures: list[NodeFailure] = field(default_factory=list)
+    elapsed_seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def describe(self) -> str:
+        """A few lines for the pipeline summary."""
+        lines = [
+            f"dbt build ({self.target}): {len(self.models_built)} models, "
+            f"{len(self.seeds_loaded)} seeds, tests {self.tests_passed} passed, "
+            f"{self.tests_warned} warned, {self.tests_failed} failed, "
+            f"{len(self.skipped)} skipped in {self.elapsed_seconds:.1f}s"
+        ]
+        lines += [f"  FAILED {f}" for f in self.failures]
+        return "\n".join(lines)
+
+    def markdown(self) -> str:
+        """The summary as a Prefect artifact."""
+        rows = "\n".join(f"| {m} |" for m in self.models_built)
+        failed = "\n".join(f"- `{f.unique_id}` ({f.status}): {f.message}" for f in self.failures)
+        return (
+            f"# dbt build on `{self.target}`\n\n"
+            f"Tests: {self.tests_passed} passed, {self.tests_warned} warned, "
+            f"{self.tests_failed} failed; {len(self.skipped)} nodes skipped; "
+            f"{self.elapsed_seconds:.1f} s.\n\n"
+            + (f"## Failures\n{failed}\n\n" if failed else "")
+            + f"## Models built\n| model |\n|---|\n{rows}\n"
+        )
+
+
+class TransformError(RuntimeError):
+    """dbt build could not run, or some of its nodes failed."""
+
+    def __init__(self, message: str, summary: TransformSummary | None = None) -> None:
+        super().__init__(message)
+        self.summary = summary
+
+    @property
+    def failed_nodes(self) -> list[str]:
+        return [f.unique_id for f in self.summary.failures] if self.summary else []
+
+
+def dbt_environment(settings: Settings) -> dict[str, str]:
+    """Every setting as its AGGREGAT_* variable for the dbt profiles and models.
+
+    Paths are made absolute here, so dbt finds the same files whatever directory it runs in.
+    Secrets are left out: dbt needs none of them.
+    """
+    env: dict[str, str] = {}
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if value is None or hasattr(value, "get_secret_value"):
+            continue
+        if isinstance(value, Path):
+            value = value.expanduser().resolve()
+        env[f"AGGREGAT_{name.upper()}"] = str(value)
+    env["AGGREGAT_DBT_TARGET"] = settings.resolved_dbt_target
+    return env
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    # dbt reads env_var() from the process environment: set ours, then put it back.
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+
+
+def build_arguments(
+    settings: Settings,
+    select: str | None = None,
+    full_refresh: bool = False,
+    artifacts_dir: Path | None = None,
+) -> list[str]:
+    """The `dbt build` command line, as dbtRunner takes it."""
+    project = Path(settings.dbt_project_dir).expanduser().resolve()
+    artifacts_dir = artifacts_dir or settings.dbt_artifacts_dir
+    artifacts = Path(artifacts_dir).expanduser().resolve() if artifacts_dir else project
+    args = [
+        "build",
+        "--project-dir",
+        str(project),
+        "--profiles-dir",
+        str(project),
+        "--target",
+        settings.resolved_dbt_target,
+        "--target-path",
+        str(artifacts / "target"),
+        "--log-path",
+        str(artifacts / "logs"),
+        "--no-use-colors",
+    ]
+    if select:
+        args += ["--select", *select.split()]
+    if full_refresh:
+        args.append("--full-refresh")
+    return args
+
+
+def summarise(target: str, results: list[Any], elapsed: float) -> TransformSummary:
+    """Turn dbt's node results into a summary."""
+    summary = TransformSummary(target=target, elapsed_seconds=elapsed)
+    for result in results:
+        node = result.node
+        kind = str(getattr(node.resource_type, "value", node.resource_type))
+        status = str(getattr(result.status, "value", result.status))
+        if status in _FAILED:
+            summary.failures.append(NodeFailure(node.unique_id, status, _message(result)))
+        elif status == "skipped":
+            summary.skipped.append(node.unique_id)
+        if kind in ("test", "unit_test"):
+            summary.tests_passed += status == "pass"
+            summary.tests_warned += status == "warn"
+            summary.tests_failed += status in _FAILED
+        elif kind == "model" and status == "success":
+            summary.models_built.append(node.name)
+        elif kind == "seed" and status == "success":
+            summary.seeds_loaded.append(node.name)
+    return summary
+
+
+def _message(result: Any) -> str:
+    text = " ".join(str(result.message or "").split())
+    failures = getattr(result, "failures", None)
+    if failures:
+        text = f"{failures} failing rows; {text}"
+    return text[:500]
+
+
+def run_dbt_build(
+    settings: Settings,
+    select: str | None = None,
+    full_refresh: bool = False,
+    artifacts_dir: Path | None = None,
+) -> TransformSummary:
+    """Run `dbt build` and summarise it; raise TransformError naming any failed node.
+
+    `artifacts_dir` holds dbt's target/ and logs/ (default: Settings.dbt_artifacts_dir, else
+    the dbt project folder).
+    """
+    from dbt.cli.main import dbtRunner
+
+    target = settings.resolved_dbt_target
+    args = build_arguments(settings, select, full_refresh, artifacts_dir)
+    started = time.monotonic()
+    with _environment(dbt_environment(settings)):
+        outcome = dbtRunner().invoke(args)
+    elapsed = time.monotonic() - started
+    results = getattr(outcome.result, "results", None)
+    if outcome.exception is not None or results is None:
+        reason = outcome.exception or outcome.result or "no results"
+        raise TransformError(f"dbt build on target {target} could not run: {reason}")
+    summary = summarise(target, list(results), elapsed)
+    if summary.failures:
+        names = "; ".join(str(f) for f in summary.failures)
+        raise TransformError(
+            f"dbt build on target {target}: {len(summary.failures)} failed nodes: {names}",
+            summary,
+        )
+    return summary
+
+
+def mart_names(settings: Settings) -> list[str]:
+    """The production marts: the models of the project's marts folder."""
+    marts = Path(settings.dbt_project_dir) / "models" / "marts"
+    return sorted(p.stem for p in marts.rglob("*.sql"))
+
+
+def production_tables(settings: Settings) -> list[str]:
+    """Fully qualified names of the production marts (catalog.schema.table).
+
+    The catalog is the GCP project on the gcp profile, else the DuckDB file's catalog name
+    (its stem, as DuckDB names a file it opens).
+    """
+    if settings.profile == "gcp":
+        catalog = settings.gcp_project or "<project>"
+    else:
+        catalog = Path(settings.duckdb_path).stem
+    return [f"{catalog}.{settings.production_dataset}.{name}" for name in mart_names(settings)]
+
+
+def _retry_unless_nodes_failed(task: Any, task_run: Any, state: Any) -> bool:
+    # A failed model or test fails the same way again; only a run that could not start
+    # (a locked database file, a dropped connection) is worth another attempt.
+    try:
+        state.result()
+    except TransformError as exc:
+        return not exc.failed_nodes
+    except Exception:  # noqa: BLE001 - any other failure may be transient
+        return True
+    return False
+
+
+@task(retries=1, retry_delay_seconds=30, retry_condition_fn=_retry_unless_nodes_failed)
+def dbt_build(select: str | None, full_refresh: bool) -> TransformSummary:
+    """Run dbt build against the configured warehouse."""
+    return run_dbt_build(get_settings(), select=select, full_refresh=full_refresh)
+
+
+@task
+def publish_summary(summary: TransformSummary) -> None:
+    """Publish the build summary as a Prefect artifact."""
+    create_markdown_artifact(
+        key="transform", markdown=summary.markdown(), description="dbt build summary"
+    )
+
+
+@flow(name="transform", log_prints=True)
+def transform(select: str | None = None, full_refresh: bool = False) -> TransformSummary:
+    """Build the dbt project: staging and intermediate models, production marts, tests."""
+    try:
+        summary = dbt_build(select, full_refresh)
+    except TransformError as exc:
+        if exc.summary is not None:
+            publish_summary(exc.summary)
+        raise
+    publish_summary(summary)
+    print(summary.describe())
+    return summary
