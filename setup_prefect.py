@@ -40,7 +40,13 @@ IMAGE_CODE_DIR = "/opt/aggregat"
 SETUP_TAG = "aggregat-setup"
 TRAIN_ENTRYPOINT = "flows/forecast/flows.py:train"
 # Settings that configure this script only and never reach the flows.
-SETUP_ONLY_FIELDS = {"failure_webhook_url", "work_pool_type", "flow_image"}
+SETUP_ONLY_FIELDS = {
+    "failure_webhook_url",
+    "work_pool_type",
+    "flow_image",
+    "cloud_run_region",
+    "cloud_run_service_account",
+}
 PLACEHOLDER = re.compile(r"\{\{\s*\$(\w+)\s*\}\}")
 PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 
@@ -238,32 +244,27 @@ def check_gcp_settings(settings: Settings) -> dict[str, Any] | None:
 
 
 def check_access(plan: Plan) -> None:
-    """Ask GCS and BigQuery for the bucket and the three datasets (what terraform created)."""
+    """Ask GCS and BigQuery for the lake bucket and the three datasets terraform created."""
     from google.api_core.exceptions import GoogleAPIError
-    from google.cloud import bigquery, storage
 
-    settings = plan.settings
-    credentials = None
-    if plan.key_info:
-        from google.oauth2 import service_account
+    from flows.gcp import GcpConfigError, bigquery_client, gcs_lake
 
-        credentials = service_account.Credentials.from_service_account_info(plan.key_info)
-    bucket = lake_bucket(settings)[0]
+    # The blocks do not exist yet: check with the key file or ADC the blocks will carry.
+    settings = plan.settings.model_copy(update={"gcp_credentials_block": None})
     try:
-        storage.Client(project=settings.gcp_project, credentials=credentials).get_bucket(bucket)
-    except GoogleAPIError as exc:
-        raise SetupError(f"bucket {bucket} in project {settings.gcp_project}: {exc}") from exc
-    options = {"api_endpoint": settings.bigquery_api_endpoint}
-    client = bigquery.Client(
-        project=settings.gcp_project,
-        credentials=credentials,
-        client_options=options if settings.bigquery_api_endpoint else None,
-    )
-    for dataset in dataset_names(settings):
-        try:
-            client.get_dataset(f"{settings.gcp_project}.{dataset}", timeout=30)
-        except GoogleAPIError as exc:
-            raise SetupError(f"dataset {settings.gcp_project}.{dataset}: {exc}") from exc
+        gcs_lake(settings)
+        client = bigquery_client(settings)
+        for dataset in dataset_names(settings):
+            try:
+                client.get_dataset(
+                    f"{client.project}.{dataset}", timeout=settings.gcp_timeout_seconds
+                )
+            except GoogleAPIError as exc:
+                raise SetupError(
+                    f"dataset {client.project}.{dataset} (terraform apply creates it): {exc}"
+                ) from exc
+    except GcpConfigError as exc:
+        raise SetupError(str(exc)) from exc
 
 
 def lake_bucket(settings: Settings) -> tuple[str, str]:
@@ -364,6 +365,9 @@ def base_job_template(plan: Plan) -> dict[str, Any]:
     properties["env"]["default"] = worker_env(plan)
     if plan.settings.work_pool_type == "cloud-run-v2":
         properties["image"]["default"] = plan.settings.flow_image
+        properties["region"]["default"] = plan.settings.cloud_run_region
+        if plan.settings.cloud_run_service_account:
+            properties["service_account_name"]["default"] = plan.settings.cloud_run_service_account
         if plan.uses_gcp:
             properties["credentials"]["default"] = {
                 "$ref": {"block_document_id": str(_block_id(plan.block_name("gcp")))}

@@ -17,6 +17,7 @@ import pytest
 
 import setup_prefect
 from setup_prefect import PROJECT_ROOT, SetupError
+from tests.gcp.emulators import fake_gcs  # noqa: F401 (fixture)
 
 # The entrypoints the platform schedules (issue 5): each must be deployed.
 ENTRYPOINTS = {
@@ -229,6 +230,21 @@ def test_dry_run_prints_the_plan_and_needs_no_server(gcp_env, capsys):
     assert "AGGREGAT_FAILURE_WEBHOOK_URL not set, skipped" in out
 
 
+def test_cloud_run_pool_needs_an_image_and_runs_code_from_it(settings, monkeypatch):
+    monkeypatch.setenv("AGGREGAT_WORK_POOL_TYPE", "cloud-run-v2")
+    with pytest.raises(SetupError, match="AGGREGAT_FLOW_IMAGE"):
+        setup_prefect.make_plan("prod")
+    image = "europe-west1-docker.pkg.dev/p/aggregat/flows:1"
+    monkeypatch.setenv("AGGREGAT_FLOW_IMAGE", image)
+    plan = setup_prefect.make_plan("prod")
+    assert plan.code_dir == setup_prefect.IMAGE_CODE_DIR
+    variables = setup_prefect.base_job_template(plan)["variables"]["properties"]
+    assert variables["image"]["default"] == image
+    assert variables["region"]["default"] == "europe-west1"
+    assert variables["env"]["default"]["AGGREGAT_ENV"] == "prod"
+    assert "AGGREGAT_FLOW_IMAGE" not in variables["env"]["default"]
+
+
 def test_refuses_prefects_temporary_server():
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
@@ -343,3 +359,33 @@ def test_missing_credentials_leave_the_server_untouched(prefect_server, gcp_env,
     assert setup_prefect.main(["prod"]) == 2
     state = registered("prod")
     assert state["pool"] is None and state["deployments"] == []
+
+
+# --- --check-access, against fake-gcs-server ------------------------------------------------
+
+
+def test_check_access_names_the_missing_bucket_then_the_dead_bigquery_endpoint(
+    gcp_env,
+    monkeypatch,
+    fake_gcs,  # noqa: F811 (the imported fixture)
+):
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    from tests.gcp.emulators import closed_endpoint
+
+    bigquery = closed_endpoint()
+    monkeypatch.setenv("AGGREGAT_GCS_API_ENDPOINT", fake_gcs)
+    monkeypatch.setenv("AGGREGAT_BIGQUERY_API_ENDPOINT", bigquery)
+    monkeypatch.setenv("AGGREGAT_GCP_TIMEOUT_SECONDS", "2")
+    plan = setup_prefect.make_plan("dev")
+    with pytest.raises(SetupError, match="aggregat-test-lake.*does not exist"):
+        setup_prefect.check_access(plan)
+    client = storage.Client(
+        project=PROJECT,
+        credentials=AnonymousCredentials(),
+        client_options={"api_endpoint": fake_gcs},
+    )
+    client.create_bucket("aggregat-test-lake")
+    with pytest.raises(SetupError, match=f"BigQuery endpoint {bigquery} is not reachable"):
+        setup_prefect.check_access(plan)
