@@ -263,6 +263,13 @@ class Settings(BaseSettings):
     flow_image: str | None = Field(
         None, description="Flow image (Artifact Registry) run by a cloud-run-v2 work pool."
     )
+    cloud_run_region: str = Field(
+        "europe-west1", description="Region of the Cloud Run jobs of a cloud-run-v2 work pool."
+    )
+    cloud_run_service_account: str | None = Field(
+        None,
+        description="Identity of the Cloud Run jobs (terraform output cloud_run_service_account).",
+    )
     gcp_credentials_block: str | None = Field(
         None,
         description="prefect-gcp GcpCredentials block the flows authenticate with; setup_prefect "
