@@ -9,6 +9,7 @@ Only the selected messages are unpacked; their values are read at the weather po
 from __future__ import annotations
 
 import multiprocessing
+import threading
 from collections.abc import Iterable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from datetime import datetime
@@ -237,8 +238,11 @@ def _map_files(
 
 
 def _mp_context() -> multiprocessing.context.BaseContext:
-    # Forking a process that runs Prefect's threads can deadlock; a fork server is clean,
-    # and preloading this module makes each worker start without re-importing pandas/eccodes.
+    """How pool workers start: a plain fork when it is safe, else from a fork server."""
+    if threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    # Forking a process that runs other threads (Prefect's) can deadlock on their locks; a
+    # fork server is clean, and preloading this module spares each worker the imports.
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([__name__])
     return context

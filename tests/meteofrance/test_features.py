@@ -12,6 +12,7 @@ import pytest
 
 from flows.meteofrance.features import (
     COLUMNS,
+    _mp_context,
     daily_temperature,
     decode_values,
     file_features,
@@ -118,6 +119,15 @@ def test_processes_threads_and_one_process_agree(run_files: list[Path]) -> None:
         other = run_features(run_files, "arpege", "01", executor=executor)
     pd.testing.assert_frame_equal(one, pool)
     pd.testing.assert_frame_equal(one, other)
+
+
+def test_process_pool_started_from_a_thread_uses_a_fork_server(run_files: list[Path]) -> None:
+    # As inside a Prefect task: other threads run, so workers must not be plain forks.
+    one = run_features(run_files, "arpege", "01", workers=1)
+    with ThreadPoolExecutor(1) as caller:
+        assert caller.submit(lambda: _mp_context().get_start_method()).result() == "forkserver"
+        threaded = caller.submit(run_features, run_files, "arpege", "01", workers=2).result()
+    pd.testing.assert_frame_equal(one, threaded)
 
 
 def test_without_the_first_group_the_first_amount_is_unknown(run_files: list[Path]) -> None:
