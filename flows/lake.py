@@ -230,36 +230,64 @@ class GcsLake(Lake):
     def _name(self, key: str) -> str:
         return self.prefix + _check_key(key)
 
-    def write_bytes(self, key: str, data: bytes) -> None:
+    def _upload(self, key: str, md5_hex: str, send) -> None:
+        from google.cloud.storage.exceptions import DataCorruption
+
         blob = self.bucket.blob(self._name(key))
-        # The server rejects the upload if the bytes it got do not match this checksum.
-        blob.md5_hash = base64.b64encode(hashlib.md5(data).digest()).decode()
-        blob.upload_from_string(data, checksum="md5")
+        # The MD5 goes in the upload's metadata (multipart and resumable alike): GCS refuses to
+        # commit an object whose bytes do not match it, so the previous version stays current.
+        blob.md5_hash = base64.b64encode(bytes.fromhex(md5_hex)).decode()
+        try:
+            send(blob)
+        except DataCorruption as exc:
+            raise LakeError(f"checksum mismatch uploading {key!r} to {self.url}: {exc}") from exc
+        # The answer describes the stored object: a server that did not check gets caught here.
+        stored = base64.b64decode(blob.md5_hash or "").hex()
+        if stored != md5_hex:
+            raise LakeError(
+                f"checksum mismatch uploading {key!r} to {self.url}: sent {md5_hex}, stored {stored}"
+            )
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        self._upload(
+            key,
+            hashlib.md5(data).hexdigest(),
+            lambda blob: blob.upload_from_string(data, checksum="md5"),
+        )
 
     def upload_file(self, key: str, path: Path) -> None:
-        blob = self.bucket.blob(self._name(key))
-        blob.upload_from_filename(str(path), checksum="md5")
-        blob.reload()
-        if base64.b64decode(blob.md5_hash).hex() != file_md5(path):
-            raise LakeError(f"checksum mismatch after uploading {key!r} to {self.url}")
+        self._upload(
+            key, file_md5(path), lambda blob: blob.upload_from_filename(str(path), checksum="md5")
+        )
 
     def read_bytes(self, key: str) -> bytes:
         from google.api_core.exceptions import NotFound
+        from google.cloud.storage.exceptions import DataCorruption
 
         try:
             return self.bucket.blob(self._name(key)).download_as_bytes(checksum="md5")
         except NotFound as exc:
             raise LakeError(f"lake object {key!r} not found in {self.url}") from exc
+        except DataCorruption as exc:
+            raise LakeError(f"checksum mismatch reading {key!r} from {self.url}: {exc}") from exc
 
     def download_file(self, key: str, path: Path) -> Path:
         from google.api_core.exceptions import NotFound
+        from google.cloud.storage.exceptions import DataCorruption
 
         path.parent.mkdir(parents=True, exist_ok=True)
+        # Download beside the target and rename: a reader never sees a partial file.
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
         try:
-            self.bucket.blob(self._name(key)).download_to_filename(str(path), checksum="md5")
+            self.bucket.blob(self._name(key)).download_to_filename(tmp, checksum="md5")
+            os.replace(tmp, path)
         except NotFound as exc:
-            path.unlink(missing_ok=True)
             raise LakeError(f"lake object {key!r} not found in {self.url}") from exc
+        except DataCorruption as exc:
+            raise LakeError(f"checksum mismatch reading {key!r} from {self.url}: {exc}") from exc
+        finally:
+            Path(tmp).unlink(missing_ok=True)
         return path
 
     def exists(self, key: str) -> bool:
@@ -292,5 +320,7 @@ class GcsLake(Lake):
 def open_lake(settings: Settings) -> Lake:
     """The lake the settings name: gs:// URLs go to GCS, anything else is a folder."""
     if settings.lake_url.startswith("gs://"):
-        return GcsLake(settings.lake_url)
+        from flows.gcp import gcs_lake  # credentials, project and bucket checked up front
+
+        return gcs_lake(settings)
     return LocalLake(settings.lake_url)

@@ -279,6 +279,21 @@ class Settings(BaseSettings):
         None, description="Webhook (Slack, Teams or any JSON endpoint) told about failed flow runs."
     )
 
+    # --- GCP (BigQuery/GCS: flows/gcp.py, flows/bigquery.py) ------------------------------
+    gcs_api_endpoint: str | None = Field(
+        None,
+        description="GCS API endpoint override (fake-gcs-server); unset means STORAGE_EMULATOR_HOST"
+        " if set, else Google's.",
+    )
+    gcp_timeout_seconds: float = Field(
+        30.0,
+        description="Longest wait for a GCP endpoint to answer a connection or a check before"
+        " failing (the BigQuery client would otherwise retry for 10 minutes).",
+    )
+    bigquery_job_timeout_seconds: float = Field(
+        900.0, description="Longest wait for one BigQuery load or query job."
+    )
+
     # --- operations -----------------------------------------------------------------------
     progress: bool | None = Field(
         None, description="Show progress bars; unset means only when attached to a terminal."

@@ -14,6 +14,9 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT.parent / "shared" / "samples"
 
+# Emulator fixtures (fake-gcs-server, bqemulator) for the GCS/BigQuery/dbt-bigquery tests.
+pytest_plugins = ["tests.gcp.emulators"]
+
 
 @pytest.fixture(scope="session")
 def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
