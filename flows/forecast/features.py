@@ -1,0 +1,425 @@
+"""Features of the consumption forecast, built per (issue day, target hour) from plain frames.
+
+A row answers: "on issue day D at the issue time, what do we know about target hour t of day
+D+h?". Calendar features describe t; temperatures come from a *temperature view* — the daily
+temperatures as known on D (observations standing in for forecasts in training, the weather run
+in prediction: one schema); consumption lags only use hours published before the issue time,
+and any lag that would reach past it is masked, so leakage cannot happen by construction.
+
+Frames (timestamps naive UTC, days as naive midnight datetime64):
+- consumption: `hour_utc`, `consumption_mw` (optionally `forecast_j1_mw`);
+- temperatures: `date`, `code_insee_region`, `tmin`, `tmax`, `tmoy` (+ optional `issue_date`
+  when the values depend on the issue day, as archived forecasts do);
+- weather_hourly (optional): `issue_date`, `hour_utc` and the columns of WEATHER_COLUMNS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+import holidays
+import numpy as np
+import pandas as pd
+
+from flows.regions import REGIONS, population_weights
+
+if TYPE_CHECKING:
+    from flows.settings import Settings
+
+# Bump when the meaning of a feature changes: models of another version are refused.
+FEATURE_SET_VERSION = 1
+
+REGION_CODES = tuple(r.code for r in REGIONS)
+WEATHER_COLUMNS = ("t2m_c", "rh2m_pct", "wind10m_ms", "ssrd_wh_m2", "tcc_pct", "precip_mm")
+HOUR = pd.Timedelta(hours=1)
+DAY = pd.Timedelta(days=1)
+
+
+class FeatureError(ValueError):
+    """Inputs cannot make complete features; the message names what is missing."""
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """What features depend on: issue time, horizon, smoothing and degree-day bases."""
+
+    timezone: str = "Europe/Paris"
+    issue_hour_local: int = 10
+    horizon_days: int = 2
+    consumption_delay_hours: int = 1
+    warmup_days: int = 7
+    smoothing_alpha: float = 0.5
+    heating_base_c: float = 15.0
+    cooling_base_c: float = 20.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> FeatureConfig:
+        """The feature configuration named by the settings' forecasting section."""
+        return cls(
+            timezone=settings.forecast_timezone,
+            issue_hour_local=settings.forecast_issue_hour_local,
+            horizon_days=settings.forecast_horizon_days,
+            consumption_delay_hours=settings.forecast_consumption_delay_hours,
+            warmup_days=settings.forecast_temperature_warmup_days,
+            smoothing_alpha=settings.forecast_smoothing_alpha,
+            heating_base_c=settings.forecast_heating_base_c,
+            cooling_base_c=settings.forecast_cooling_base_c,
+        )
+
+    @property
+    def last_known_local_hour(self) -> int:
+        """Latest local hour of the issue day whose consumption is published at issue time."""
+        return self.issue_hour_local - self.consumption_delay_hours - 1
+
+
+# --- time helpers ------------------------------------------------------------------------
+def as_day(value: date | str | pd.Timestamp) -> pd.Timestamp:
+    """A day as naive midnight."""
+    return pd.Timestamp(value).normalize().tz_localize(None)
+
+
+def utc_naive(values: Iterable) -> pd.Series:
+    """Timestamps as naive UTC at microsecond resolution (tz-aware ones are converted)."""
+    stamps = pd.to_datetime(pd.Series(values), utc=True)
+    return stamps.dt.tz_localize(None).astype("datetime64[us]")
+
+
+def days(values: Iterable) -> pd.Series:
+    """Dates (or timestamps) as naive midnight datetime64."""
+    return pd.to_datetime(pd.Series(values)).dt.normalize().astype("datetime64[us]")
+
+
+def issue_time_utc(issue_day: date | pd.Timestamp, cfg: FeatureConfig) -> pd.Timestamp:
+    """The UTC instant of the issue: issue day at the issue hour, local time."""
+    local = as_day(issue_day) + pd.Timedelta(hours=cfg.issue_hour_local)
+    return local.tz_localize(cfg.timezone).tz_convert("UTC").tz_localize(None)
+
+
+def last_known_hour_utc(issue_day: date | pd.Timestamp, cfg: FeatureConfig) -> pd.Timestamp:
+    """Start of the latest consumption hour published at issue time (hours are start-labelled)."""
+    published_by = issue_time_utc(issue_day, cfg) - cfg.consumption_delay_hours * HOUR
+    return published_by.floor("h") - HOUR
+
+
+def local_day_bounds_utc(day: date | pd.Timestamp, tz: str) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """First hour (UTC) of a local day and first hour of the next."""
+    start = as_day(day).tz_localize(tz).tz_convert("UTC").tz_localize(None)
+    end = (as_day(day) + DAY).tz_localize(tz).tz_convert("UTC").tz_localize(None)
+    return start, end
+
+
+def target_grid(issue_days: Iterable, cfg: FeatureConfig) -> pd.DataFrame:
+    """One row per (issue day, horizon, target hour): every hour of the local days D+1..D+H."""
+    issues = pd.DatetimeIndex(sorted(set(days(issue_days))))
+    if issues.empty:
+        return pd.DataFrame(columns=["issue_date", "horizon", "target_date", "hour_utc"])
+    first, _ = local_day_bounds_utc(issues.min() + DAY, cfg.timezone)
+    _, last = local_day_bounds_utc(issues.max() + cfg.horizon_days * DAY, cfg.timezone)
+    hours = pd.date_range(first, last - HOUR, freq="h")
+    local_days = hours.tz_localize("UTC").tz_convert(cfg.timezone).tz_localize(None).normalize()
+    parts = []
+    for h in range(1, cfg.horizon_days + 1):
+        issue = local_days - h * DAY
+        keep = issue.isin(issues)
+        parts.append(
+            pd.DataFrame(
+                {
+                    "issue_date": issue[keep],
+                    "horizon": h,
+                    "target_date": local_days[keep],
+                    "hour_utc": hours[keep],
+                }
+            )
+        )
+    grid = pd.concat(parts, ignore_index=True)
+    for col in ("issue_date", "target_date", "hour_utc"):
+        grid[col] = grid[col].astype("datetime64[us]")
+    return grid.sort_values(["issue_date", "hour_utc"], ignore_index=True)
+
+
+# --- calendar ----------------------------------------------------------------------------
+@lru_cache(maxsize=64)
+def _holidays_of(year: int) -> frozenset[date]:
+    return frozenset(holidays.France(years=year))
+
+
+def holiday_flags(day_index: pd.DatetimeIndex) -> pd.DataFrame:
+    """Per day: public holiday, bridge day, Christmas–New Year period, DST-change day."""
+    dates = [d.date() for d in day_index]
+    hol = np.array([d in _holidays_of(d.year) for d in dates])
+    weekday = day_index.weekday.to_numpy()
+    # A bridge day: Monday before a Tuesday holiday, Friday after a Thursday holiday.
+    next_hol = np.array([(d + pd.Timedelta(days=1)) in _holidays_of((d + DAY).year) for d in dates])
+    prev_hol = np.array([(d - pd.Timedelta(days=1)) in _holidays_of((d - DAY).year) for d in dates])
+    bridge = ((weekday == 0) & next_hol | (weekday == 4) & prev_hol) & ~hol
+    md = day_index.month * 100 + day_index.day
+    christmas = (md >= 1222) | (md <= 102)
+    return pd.DataFrame(
+        {"is_holiday": hol.astype(int), "is_bridge": bridge.astype(int), "is_christmas": christmas},
+        index=day_index,
+    ).astype(int)
+
+
+def calendar_features(hours_utc: pd.Series, cfg: FeatureConfig) -> pd.DataFrame:
+    """Local hour, weekday, season, holidays, bridges, Christmas period, DST days."""
+    local = pd.DatetimeIndex(hours_utc).tz_localize("UTC").tz_convert(cfg.timezone)
+    local_day = local.tz_localize(None).normalize()
+    doy = local.dayofyear.to_numpy()
+    out = pd.DataFrame(
+        {
+            "hour_local": local.hour,
+            "weekday": local.weekday,
+            "month": local.month,
+            "doy_sin": np.sin(2 * np.pi * doy / 365.25),
+            "doy_cos": np.cos(2 * np.pi * doy / 365.25),
+        }
+    )
+    unique_days = pd.DatetimeIndex(sorted(set(local_day)))
+    flags = holiday_flags(unique_days)
+    starts = unique_days.tz_localize(cfg.timezone)
+    ends = (unique_days + DAY).tz_localize(cfg.timezone)
+    flags["is_dst_day"] = ((ends - starts) != DAY).astype(int)
+    out = out.join(flags.reindex(local_day).reset_index(drop=True))
+    return out
+
+
+# --- temperatures ------------------------------------------------------------------------
+def national_daily(temps: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Per key (date, or issue day and date): population-weighted tmin/tmax/tmoy and each region.
+
+    A key lacking any of the 13 regions gets NaN (not a reweighted mean): the gate decides.
+    """
+    frame = temps[temps["code_insee_region"].isin(REGION_CODES)].copy()
+    frame["code_insee_region"] = frame["code_insee_region"].astype(int)
+    dup = frame.duplicated(keys + ["code_insee_region"], keep=False)
+    if dup.any():
+        sample = frame.loc[dup, keys].drop_duplicates().head(3).to_dict("records")
+        raise FeatureError(f"temperatures: duplicate region rows for {sample}")
+    wide = frame.pivot_table(
+        index=keys, columns="code_insee_region", values=["tmin", "tmax", "tmoy"], dropna=False
+    )
+    wide = wide.reindex(
+        columns=pd.MultiIndex.from_product([["tmin", "tmax", "tmoy"], REGION_CODES])
+    )
+    weights = pd.Series(population_weights()).reindex(REGION_CODES).to_numpy()
+    out = pd.DataFrame(index=wide.index)
+    for var, name in (("tmoy", "t_mean"), ("tmin", "t_min"), ("tmax", "t_max")):
+        values = wide[var].to_numpy(dtype=float)
+        out[name] = values @ weights  # NaN when any region is missing
+    for code in REGION_CODES:
+        out[f"t_region_{code}"] = wide[("tmoy", code)].to_numpy(dtype=float)
+    return out.reset_index()
+
+
+def temperature_view(temps: pd.DataFrame, issue_days: Iterable, cfg: FeatureConfig) -> pd.DataFrame:
+    """Daily national temperatures as known on each issue day, for D-warmup .. D+H, smoothed.
+
+    Without an `issue_date` column the same values serve every issue day (observations);
+    with one, each issue day sees its own rows (forecasts as issued).
+    """
+    issues = pd.DatetimeIndex(sorted(set(days(issue_days))))
+    offsets = np.arange(-cfg.warmup_days, cfg.horizon_days + 1)
+    grid = pd.DataFrame(
+        {
+            "issue_date": np.repeat(issues.to_numpy(), len(offsets)),
+            "date": (
+                np.repeat(issues.to_numpy(), len(offsets)) + np.tile(offsets, len(issues)) * DAY
+            ),
+        }
+    )
+    grid["issue_date"] = grid["issue_date"].astype("datetime64[us]")
+    grid["date"] = grid["date"].astype("datetime64[us]")
+    temps = temps.copy()
+    temps["date"] = days(temps["date"]).to_numpy()
+    if "issue_date" in temps.columns:
+        temps["issue_date"] = days(temps["issue_date"]).to_numpy()
+        nat = national_daily(temps, ["issue_date", "date"])
+        view = grid.merge(nat, on=["issue_date", "date"], how="left")
+    else:
+        nat = national_daily(temps, ["date"])
+        view = grid.merge(nat, on="date", how="left")
+    # Exponential smoothing within each issue day's window, NaN propagating forward.
+    n = len(offsets)
+    raw = view["t_mean"].to_numpy().reshape(len(issues), n)
+    smooth = np.empty_like(raw)
+    smooth[:, 0] = raw[:, 0]
+    a = cfg.smoothing_alpha
+    for j in range(1, n):
+        smooth[:, j] = a * raw[:, j] + (1 - a) * smooth[:, j - 1]
+    view["t_smooth"] = smooth.reshape(-1)
+    view["hdd"] = np.maximum(cfg.heating_base_c - view["t_smooth"], 0.0).where(
+        view["t_smooth"].notna()
+    )
+    view["cdd"] = np.maximum(view["t_max"] - cfg.cooling_base_c, 0.0).where(view["t_max"].notna())
+    return view
+
+
+# --- consumption -------------------------------------------------------------------------
+def normalize_consumption(consumption: pd.DataFrame) -> pd.DataFrame:
+    """Hourly consumption sorted by naive-UTC hour; exact duplicates dropped, conflicts refused."""
+    frame = consumption.copy()
+    frame["hour_utc"] = utc_naive(frame["hour_utc"]).to_numpy()
+    frame["consumption_mw"] = pd.to_numeric(frame["consumption_mw"]).astype(float)
+    frame = frame.drop_duplicates(["hour_utc", "consumption_mw"])
+    dup = frame["hour_utc"].duplicated(keep=False)
+    if dup.any():
+        bad = sorted({h.date().isoformat() for h in frame.loc[dup, "hour_utc"]})
+        raise FeatureError(
+            f"consumption: conflicting duplicate rows for the same hour on days {bad[:5]}"
+        )
+    return frame.sort_values("hour_utc", ignore_index=True)
+
+
+def _hourly_series(consumption: pd.DataFrame) -> pd.Series:
+    """Consumption on a complete hourly index (holes are NaN)."""
+    series = consumption.set_index("hour_utc")["consumption_mw"].astype(float)
+    if series.empty:
+        return series
+    full = pd.date_range(series.index.min(), series.index.max(), freq="h").astype("datetime64[us]")
+    return series.reindex(full)
+
+
+def _daily_stats(series: pd.Series, cfg: FeatureConfig) -> pd.DataFrame:
+    """Per local day: mean of all hours and of the morning hours known at issue time (NaN if a hole)."""
+    local = pd.DatetimeIndex(series.index).tz_localize("UTC").tz_convert(cfg.timezone)
+    frame = pd.DataFrame(
+        {
+            "value": series.to_numpy(),
+            "day": local.tz_localize(None).normalize(),
+            "morning": local.hour <= cfg.last_known_local_hour,
+        }
+    )
+    full = frame.groupby("day")["value"].agg(lambda v: v.mean(skipna=False))
+    count = frame.groupby("day")["value"].size()
+    # Partial days at the edges of the series are not days.
+    full[(count < 23).reindex(full.index).to_numpy()] = np.nan
+    morning = frame[frame["morning"]].groupby("day")["value"].agg(lambda v: v.mean(skipna=False))
+    out = pd.DataFrame({"day_mean": full, "morning_mean": morning})
+    out.index = out.index.astype("datetime64[us]")
+    return out
+
+
+def _value_at(series: pd.Series, times: pd.Series, known_until: pd.Series) -> np.ndarray:
+    """Consumption at given hours, NaN where unknown at issue time (the leakage guard)."""
+    values = series.reindex(pd.DatetimeIndex(times)).to_numpy(dtype=float, copy=True)
+    values[(times > known_until).to_numpy()] = np.nan
+    return values
+
+
+def lag_features(grid: pd.DataFrame, consumption: pd.DataFrame, cfg: FeatureConfig) -> pd.DataFrame:
+    """Consumption lags known at issue time for each (issue day, horizon, target hour) row."""
+    series = _hourly_series(consumption)
+    issue = grid["issue_date"]
+    known_until = (
+        pd.Series({d: last_known_hour_utc(d, cfg) for d in issue.unique()}, dtype="datetime64[us]")
+        .reindex(issue)
+        .reset_index(drop=True)
+    )
+    t = grid["hour_utc"].reset_index(drop=True)
+    h = grid["horizon"].reset_index(drop=True)
+    out = pd.DataFrame(index=grid.index)
+    out["lag_week"] = _value_at(series, t - 7 * DAY, known_until)
+    out["lag_day_before_issue"] = _value_at(series, t - (h + 1) * DAY, known_until)
+    out["lag_last_known"] = _value_at(series, known_until, known_until)
+
+    daily = _daily_stats(series, cfg)
+    by_issue = pd.DataFrame(index=pd.DatetimeIndex(issue.unique()).astype("datetime64[us]"))
+    by_issue["mean_d1"] = daily["day_mean"].reindex(by_issue.index - DAY).to_numpy()
+    week = np.column_stack(
+        [daily["day_mean"].reindex(by_issue.index - k * DAY).to_numpy() for k in range(1, 8)]
+    )
+    by_issue["mean_week"] = week.mean(axis=1)
+    morning = daily["morning_mean"].reindex(by_issue.index).to_numpy()
+    morning_last_week = daily["morning_mean"].reindex(by_issue.index - 7 * DAY).to_numpy()
+    by_issue["morning_mean"] = morning
+    by_issue["morning_ratio"] = morning / morning_last_week
+    joined = by_issue.reindex(issue).reset_index(drop=True)
+    for col in joined.columns:
+        out[f"lag_{col}"] = joined[col].to_numpy()
+    return out
+
+
+# --- assembly ----------------------------------------------------------------------------
+def build_features(
+    issue_days: Iterable,
+    consumption: pd.DataFrame,
+    temps: pd.DataFrame,
+    cfg: FeatureConfig,
+    weather_hourly: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Key columns (issue_date, horizon, target_date, hour_utc) plus every feature column."""
+    grid = target_grid(issue_days, cfg)
+    if grid.empty:
+        raise FeatureError("no issue day to build features for")
+    consumption = normalize_consumption(consumption)
+    out = pd.concat(
+        [grid, calendar_features(grid["hour_utc"], cfg), lag_features(grid, consumption, cfg)],
+        axis=1,
+    )
+    view = temperature_view(temps, grid["issue_date"], cfg)
+    cols = [c for c in view.columns if c not in ("issue_date", "date")]
+    target_t = view.rename(columns={"date": "target_date"})
+    out = out.merge(target_t, on=["issue_date", "target_date"], how="left")
+    # What the lag days felt like, so the model can turn lag levels into target levels.
+    lagday = view.loc[
+        view["date"] == view["issue_date"] - DAY, ["issue_date", "t_mean", "t_smooth"]
+    ]
+    lagday = lagday.rename(columns={"t_mean": "t_mean_d1", "t_smooth": "t_smooth_d1"})
+    weekly = view[
+        (view["date"] < view["issue_date"]) & (view["date"] >= view["issue_date"] - 7 * DAY)
+    ]
+    weekly = weekly.groupby("issue_date")["t_mean"].agg(lambda v: v.mean(skipna=False))
+    out = out.merge(lagday, on="issue_date", how="left")
+    out["t_mean_week"] = weekly.reindex(out["issue_date"]).to_numpy()
+    out["t_smooth_delta_d1"] = out["t_smooth"] - out["t_smooth_d1"]
+    del cols
+    if weather_hourly is not None:
+        hourly = weather_hourly.copy()
+        hourly["issue_date"] = days(hourly["issue_date"]).to_numpy()
+        hourly["hour_utc"] = utc_naive(hourly["hour_utc"]).to_numpy()
+        keep = ["issue_date", "hour_utc", *WEATHER_COLUMNS]
+        missing = [c for c in keep if c not in hourly.columns]
+        if missing:
+            raise FeatureError(f"weather_hourly: missing columns {missing}")
+        out = out.merge(hourly[keep], on=["issue_date", "hour_utc"], how="left")
+    return out
+
+
+KEY_COLUMNS = ("issue_date", "horizon", "target_date", "hour_utc")
+
+
+def feature_names(features: pd.DataFrame) -> list[str]:
+    """The model inputs of a feature frame: everything except the keys."""
+    return [c for c in features.columns if c not in KEY_COLUMNS]
+
+
+def incomplete_rows(features: pd.DataFrame, names: list[str]) -> pd.Series:
+    """Rows with any missing feature."""
+    return features[names].isna().any(axis=1)
+
+
+def require_complete(features: pd.DataFrame, names: list[str]) -> None:
+    """Refuse features with NaNs, naming the columns and target hours concerned."""
+    missing = features[names].isna()
+    if not missing.to_numpy().any():
+        return
+    cols = [c for c in names if missing[c].any()]
+    hours = features.loc[missing.any(axis=1), "hour_utc"]
+    raise FeatureError(
+        f"features incomplete: {len(hours)} target hours ({hours.min()} .. {hours.max()} UTC)"
+        f" lack {cols}"
+    )
+
+
+def attach_target(features: pd.DataFrame, consumption: pd.DataFrame) -> pd.Series:
+    """The actual consumption of each row's target hour (NaN where unknown)."""
+    series = normalize_consumption(consumption).set_index("hour_utc")["consumption_mw"]
+    return pd.Series(
+        series.reindex(pd.DatetimeIndex(features["hour_utc"])).to_numpy(dtype=float),
+        index=features.index,
+        name="consumption_mw",
+    )

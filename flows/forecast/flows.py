@@ -1,0 +1,365 @@
+"""Prefect flows of the forecast: `train` (weekly, and after each deployment) and `predict` (daily)."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+import pandas as pd
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from flows.forecast import inputs
+from flows.forecast.features import (
+    DAY,
+    FeatureConfig,
+    FeatureError,
+    as_day,
+    build_features,
+    issue_time_utc,
+    local_day_bounds_utc,
+    require_complete,
+)
+from flows.forecast.model import ConsumptionModel, ModelConfig, ModelError
+from flows.forecast.quality import DataQualityError, check_consumption, prediction_temperatures
+from flows.forecast.registry import Decision, ModelMetadata, Registry, RegistryError, promotion
+from flows.forecast.tables import daily_spec, hourly_spec
+from flows.forecast.training import Challenger, TrainingError, TrainingWindow, fit_challenger, mape
+from flows.lake import open_lake
+from flows.settings import Settings, get_settings
+from flows.warehouse import open_warehouse
+
+# What a forecast command reports as a clear failure rather than a traceback.
+FORECAST_ERRORS = (
+    DataQualityError,
+    FeatureError,
+    ModelError,
+    RegistryError,
+    TrainingError,
+    inputs.InputMissingError,
+)
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced and decided."""
+
+    as_of: date
+    version: str
+    promoted: bool
+    champion: str | None
+    reason: str
+    challenger_mape: float | None
+    champion_mape: float | None
+    training_rows: int
+    training_window: dict[str, str]
+
+
+@dataclass
+class PredictResult:
+    """What a prediction wrote."""
+
+    issue_date: date
+    model_version: str
+    rows: int
+    trained: TrainResult | None = None
+    daily: list[dict] = field(default_factory=list)
+
+
+def today_local(settings: Settings) -> date:
+    """Today in the forecast's time zone."""
+    return pd.Timestamp.now(tz=settings.forecast_timezone).date()
+
+
+def _registry(settings: Settings) -> Registry:
+    return Registry(open_lake(settings), settings.forecast_registry_prefix)
+
+
+# --- train -------------------------------------------------------------------------------
+@task(retries=2, retry_delay_seconds=10, cache_policy=NO_CACHE)
+def load_training_data(
+    as_of: date, window: TrainingWindow
+) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """Consumption and temperatures of the training window, from the warehouse."""
+    settings = get_settings()
+    wh = open_warehouse(settings)
+    cfg = FeatureConfig.from_settings(settings)
+    start, _ = local_day_bounds_utc(window.first_issue - 9 * DAY, cfg.timezone)
+    end = issue_time_utc(as_of, cfg)
+    consumption = inputs.read_consumption(wh, settings, start, end)
+    first = (window.first_issue - 9 * DAY).date()
+    if settings.forecast_train_on_archived_forecasts:
+        archived = inputs.archived_forecast_days(wh, settings)
+        if archived < settings.forecast_archived_min_days:
+            raise TrainingError(
+                f"training on archived forecasts needs {settings.forecast_archived_min_days} run"
+                f" days of {settings.forecast_weather_model}/{settings.forecast_weather_grid};"
+                f" {archived} archived"
+            )
+        temps = inputs.archived_forecast_temperatures(wh, settings, first, as_of)
+        return consumption, temps, "archived_forecasts"
+    temps = inputs.read_observed_temperatures(wh, settings, first, as_of)
+    return consumption, temps, "observed"
+
+
+@task(cache_policy=NO_CACHE)
+def train_challenger(
+    consumption: pd.DataFrame, temps: pd.DataFrame, kind: str, as_of: date, window: TrainingWindow
+) -> Challenger:
+    """Fit the challenger on the training window and score it on the held-out weeks."""
+    settings = get_settings()
+    return fit_challenger(
+        consumption,
+        temps,
+        as_of,
+        FeatureConfig.from_settings(settings),
+        ModelConfig.from_settings(settings),
+        window,
+        settings.forecast_min_training_days,
+        kind,
+    )
+
+
+@task(cache_policy=NO_CACHE)
+def score_champion(challenger: Challenger) -> tuple[str | None, float | None, str]:
+    """The champion's MAPE on the challenger's held-out weeks (None when unusable)."""
+    registry = _registry(get_settings())
+    version = registry.champion()
+    if version is None:
+        return None, None, "no champion yet"
+    try:
+        model, _ = registry.load(version)
+    except RegistryError as exc:
+        return version, None, f"champion unusable: {exc}"
+    if model.features != challenger.model.features:
+        return version, None, "champion uses another feature list"
+    return version, mape(model, challenger.holdout), "scored"
+
+
+@task(cache_policy=NO_CACHE)
+def register_and_decide(
+    challenger: Challenger, champion: str | None, champion_mape: float | None, note: str
+) -> Decision:
+    """Save the challenger, decide by the promotion rule, log the decision."""
+    settings = get_settings()
+    registry = _registry(settings)
+    registry.save(challenger.model, challenger.meta)
+    ch_mape = challenger.meta.metrics["holdout_mape"]
+    promoted, why = promotion(ch_mape, champion_mape, settings.forecast_promotion_tolerance)
+    decision = Decision(
+        challenger=challenger.meta.version,
+        champion=champion,
+        promoted=promoted,
+        reason=f"{why} ({note})",
+        challenger_mape=ch_mape,
+        champion_mape=champion_mape,
+        window=challenger.meta.training_window,
+        rule=f"promote if challenger MAPE <= champion MAPE x (1 + {settings.forecast_promotion_tolerance})",
+    )
+    registry.decide(decision)
+    return decision
+
+
+@flow(name="forecast-train")
+def train(as_of: date | None = None) -> TrainResult:
+    """Weekly: fit a challenger, score it against the champion, promote it if not worse."""
+    settings = get_settings()
+    as_of = as_of or today_local(settings)
+    window = TrainingWindow.of(
+        as_of, settings.forecast_training_days, settings.forecast_promotion_weeks
+    )
+    consumption, temps, kind = load_training_data(as_of, window)
+    challenger = train_challenger(consumption, temps, kind, as_of, window)
+    champion, champion_mape, note = score_champion(challenger)
+    decision = register_and_decide(challenger, champion, champion_mape, note)
+    get_run_logger().info(
+        "model %s %s: %s",
+        challenger.meta.version,
+        "promoted" if decision.promoted else "kept as challenger",
+        decision.reason,
+    )
+    return TrainResult(
+        as_of=as_of,
+        version=challenger.meta.version,
+        promoted=decision.promoted,
+        champion=challenger.meta.version if decision.promoted else champion,
+        reason=decision.reason,
+        challenger_mape=decision.challenger_mape,
+        champion_mape=champion_mape,
+        training_rows=challenger.meta.training_rows,
+        training_window=challenger.meta.training_window,
+    )
+
+
+# --- predict -----------------------------------------------------------------------------
+@task(cache_policy=NO_CACHE)
+def load_champion() -> tuple[ConsumptionModel, ModelMetadata]:
+    """The champion model, checked (a corrupt or outdated one is a clear error)."""
+    registry = _registry(get_settings())
+    version = registry.champion()
+    if version is None:
+        raise RegistryError("no champion model in the registry: run `train`")
+    return registry.load(version)
+
+
+@task(retries=2, retry_delay_seconds=10, cache_policy=NO_CACHE)
+def load_prediction_inputs(issue_day: date) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The recent window only: consumption of the last days, temperatures around the issue day."""
+    settings = get_settings()
+    wh = open_warehouse(settings)
+    cfg = FeatureConfig.from_settings(settings)
+    window_start = as_day(issue_day) - settings.forecast_consumption_window_days * DAY
+    start, _ = local_day_bounds_utc(window_start, cfg.timezone)
+    consumption = inputs.read_consumption(wh, settings, start, issue_time_utc(issue_day, cfg))
+    consumption = check_consumption(
+        consumption,
+        issue_day,
+        cfg,
+        settings.forecast_consumption_window_days,
+        settings.forecast_flatline_hours,
+        source=f"{settings.production_dataset}.{inputs.CONSUMPTION_TABLE}",
+    )
+    first = issue_day - timedelta(days=cfg.warmup_days)
+    last = issue_day + timedelta(days=cfg.horizon_days)
+    observed = inputs.read_observed_temperatures(wh, settings, first, issue_day)
+    runs = inputs.read_forecast_temperatures(
+        wh, settings, first - timedelta(days=2), issue_day, first, last
+    )
+    temps = prediction_temperatures(
+        observed,
+        runs,
+        issue_day,
+        cfg,
+        settings.forecast_weather_max_age_hours,
+        f"{settings.forecast_weather_model}/{settings.forecast_weather_grid}",
+    )
+    return consumption, temps
+
+
+@task(cache_policy=NO_CACHE)
+def forecast_rows(
+    model: ConsumptionModel,
+    version: str,
+    issue_day: date,
+    consumption: pd.DataFrame,
+    temps: pd.DataFrame,
+) -> pd.DataFrame:
+    """Hourly forecast rows of one issue day, from complete features only."""
+    settings = get_settings()
+    cfg = FeatureConfig.from_settings(settings)
+    features = build_features([issue_day], consumption, temps, cfg)
+    require_complete(features, model.features)
+    quant = model.predict(features)
+    return hourly_rows(features, quant, issue_day, version, cfg)
+
+
+def hourly_rows(
+    features: pd.DataFrame, quant: pd.DataFrame, issue_day: date, version: str, cfg: FeatureConfig
+) -> pd.DataFrame:
+    """The hourly forecast table's rows."""
+    local = pd.DatetimeIndex(features["hour_utc"]).tz_localize("UTC").tz_convert(cfg.timezone)
+    now = datetime.now(UTC).replace(tzinfo=None)
+    return pd.DataFrame(
+        {
+            "issue_date": issue_day,
+            "issue_time_utc": issue_time_utc(issue_day, cfg),
+            "horizon_days": features["horizon"].to_numpy(),
+            "target_date": features["target_date"].dt.date.to_numpy(),
+            "target_hour_utc": features["hour_utc"].to_numpy(),
+            "target_hour_local": [t.isoformat() for t in local],
+            "p10_mw": quant["p10_mw"].to_numpy(),
+            "p50_mw": quant["p50_mw"].to_numpy(),
+            "p90_mw": quant["p90_mw"].to_numpy(),
+            "model_version": version,
+            "created_at": now,
+        }
+    )
+
+
+def daily_rows(hourly: pd.DataFrame) -> pd.DataFrame:
+    """The daily table's rows: energy (sum of hours) and peak per target day."""
+    grouped = hourly.groupby(["issue_date", "horizon_days", "target_date"], as_index=False)
+    return grouped.agg(
+        hours=("p50_mw", "size"),
+        energy_p10_mwh=("p10_mw", "sum"),
+        energy_p50_mwh=("p50_mw", "sum"),
+        energy_p90_mwh=("p90_mw", "sum"),
+        peak_p50_mw=("p50_mw", "max"),
+        model_version=("model_version", "first"),
+        created_at=("created_at", "first"),
+    )
+
+
+@task(retries=2, retry_delay_seconds=10, cache_policy=NO_CACHE)
+def write_forecast(hourly: pd.DataFrame, daily: pd.DataFrame, issue_day: date) -> int:
+    """Replace the issue day's rows in the production tables."""
+    settings = get_settings()
+    wh = open_warehouse(settings)
+    rows = wh.replace_partitions(
+        settings.production_dataset, hourly_spec(settings.forecast_table), hourly, [issue_day]
+    )
+    wh.replace_partitions(
+        settings.production_dataset, daily_spec(settings.forecast_daily_table), daily, [issue_day]
+    )
+    return rows
+
+
+@flow(name="forecast-predict")
+def predict(as_of: date | None = None) -> PredictResult:
+    """Daily: forecast D+1..D+H hourly with P10/P50/P90 from the champion (trained if none)."""
+    settings = get_settings()
+    issue_day = as_of or today_local(settings)
+    trained = None
+    if _registry(settings).champion() is None:
+        trained = train(as_of=issue_day)
+    model, meta = load_champion()
+    consumption, temps = load_prediction_inputs(issue_day)
+    hourly = forecast_rows(model, meta.version, issue_day, consumption, temps)
+    daily = daily_rows(hourly)
+    rows = write_forecast(hourly, daily, issue_day)
+    get_run_logger().info("forecast issued %s with %s: %d hours", issue_day, meta.version, rows)
+    summary = daily[["target_date", "energy_p50_mwh", "peak_p50_mw"]].copy()
+    summary["target_date"] = summary["target_date"].astype(str)
+    return PredictResult(
+        issue_date=issue_day,
+        model_version=meta.version,
+        rows=rows,
+        trained=trained,
+        daily=summary.to_dict("records"),
+    )
+
+
+def forecast_step(as_of: date) -> dict:
+    """The daily pipeline's forecast step: train if no champion, then predict."""
+    result = predict(as_of=as_of)
+    out = asdict(result)
+    out["issue_date"] = result.issue_date.isoformat()
+    return out
+
+
+def forecast_cli(command: str, as_of: date | None) -> int:
+    """`python -m flows train|predict [--as-of]`: run, print a summary, 1 on a clear failure."""
+    try:
+        result = train(as_of=as_of) if command == "train" else predict(as_of=as_of)
+    except FORECAST_ERRORS as exc:
+        print(f"{command} failed: {exc}", file=sys.stderr)
+        return 1
+    print(_summary(result))
+    return 0
+
+
+def _summary(result: TrainResult | PredictResult) -> str:
+    if isinstance(result, TrainResult):
+        state = "promoted to champion" if result.promoted else "not promoted"
+        return (
+            f"trained {result.version} on {result.training_rows} rows: {state}"
+            f" ({result.reason}); champion: {result.champion}"
+        )
+    lines = [f"forecast issued {result.issue_date} by {result.model_version}: {result.rows} hours"]
+    for day in result.daily:
+        lines.append(
+            f"  {day['target_date']}: {day['energy_p50_mwh'] / 1000:.1f} GWh,"
+            f" peak {day['peak_p50_mw']:.0f} MW"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,170 @@
+"""The model registry in the lake: versions, the champion pointer and every promotion decision.
+
+    models/consumption/<version>/model_p10.txt, model_p50.txt, model_p90.txt, metadata.json
+    models/consumption/champion.json
+    models/consumption/decisions/<timestamp>_<version>.json
+
+A version is written completely (boosters first, metadata last, each object atomic) before the
+champion pointer may name it; the pointer is only rewritten by a promotion.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+
+import pandas as pd
+
+from flows.forecast.features import FEATURE_SET_VERSION
+from flows.forecast.model import ConsumptionModel, ModelError, model_from_strings
+from flows.lake import Lake, LakeError
+
+
+class RegistryError(RuntimeError):
+    """The registry or one of its models is unusable; the message names the object."""
+
+
+@dataclass
+class ModelMetadata:
+    """What a version records about itself."""
+
+    version: str
+    created_at: str
+    feature_set_version: int
+    features: list[str]
+    quantiles: list[float]
+    training_window: dict[str, str]  # first/last issue day and last target hour used
+    training_rows: int
+    data_fingerprint: str
+    params: dict
+    temperatures: str  # "observed" or "archived_forecasts"
+    metrics: dict = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)  # booster name -> md5 of its file
+
+
+def data_fingerprint(frame: pd.DataFrame) -> str:
+    """A stable hash of a training frame's content (the same data gives the same print)."""
+    hashed = pd.util.hash_pandas_object(frame.reset_index(drop=True), index=False)
+    return hashlib.sha256(hashed.to_numpy().tobytes()).hexdigest()[:16]
+
+
+def new_version(as_of: str, fingerprint: str) -> str:
+    """A sortable version name: training day, creation time and data print."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    return f"{as_of.replace('-', '')}-{stamp}-{fingerprint[:8]}"
+
+
+class Registry:
+    """Versions and the champion pointer under one lake prefix."""
+
+    def __init__(self, lake: Lake, prefix: str = "models/consumption") -> None:
+        self.lake = lake
+        self.prefix = prefix.rstrip("/")
+
+    def _key(self, *parts: str) -> str:
+        return "/".join([self.prefix, *parts])
+
+    # --- versions ------------------------------------------------------------------------
+    def save(self, model: ConsumptionModel, meta: ModelMetadata) -> None:
+        """Write a version: its boosters, then its metadata (which lists their checksums)."""
+        for name, booster in sorted(model.boosters.items()):
+            text = booster.model_to_string().encode()
+            self.lake.write_bytes(self._key(meta.version, f"model_{name}.txt"), text)
+            meta.files[name] = hashlib.md5(text).hexdigest()
+        body = json.dumps(asdict(meta), indent=2, sort_keys=True, default=str)
+        self.lake.write_bytes(self._key(meta.version, "metadata.json"), body.encode())
+
+    def metadata(self, version: str) -> ModelMetadata:
+        """A version's metadata, or a RegistryError naming the object."""
+        key = self._key(version, "metadata.json")
+        try:
+            body = json.loads(self.lake.read_bytes(key))
+            return ModelMetadata(**body)
+        except (LakeError, FileNotFoundError) as exc:
+            raise RegistryError(f"model {version}: {key} is missing") from exc
+        except (ValueError, TypeError) as exc:
+            raise RegistryError(f"model {version}: {key} is unreadable: {exc}") from exc
+
+    def load(self, version: str) -> tuple[ConsumptionModel, ModelMetadata]:
+        """A version's model, checked: files intact, feature set current."""
+        meta = self.metadata(version)
+        if meta.feature_set_version != FEATURE_SET_VERSION:
+            raise RegistryError(
+                f"model {version} was trained on feature set {meta.feature_set_version};"
+                f" this code builds feature set {FEATURE_SET_VERSION}: run `train`"
+            )
+        texts = {}
+        for name, md5 in meta.files.items():
+            key = self._key(version, f"model_{name}.txt")
+            try:
+                data = self.lake.read_bytes(key)
+            except (LakeError, FileNotFoundError) as exc:
+                raise RegistryError(f"model {version}: {key} is missing") from exc
+            if hashlib.md5(data).hexdigest() != md5:
+                raise RegistryError(f"model {version}: {key} is corrupt (checksum mismatch)")
+            texts[name] = data.decode(errors="replace")
+        try:
+            return model_from_strings(meta.features, texts), meta
+        except ModelError as exc:
+            raise RegistryError(f"model {version}: {exc}") from exc
+
+    # --- champion ------------------------------------------------------------------------
+    def champion(self) -> str | None:
+        """The champion's version, or None when no model was ever promoted."""
+        key = self._key("champion.json")
+        if not self.lake.exists(key):
+            return None
+        try:
+            return json.loads(self.lake.read_bytes(key))["version"]
+        except (ValueError, KeyError) as exc:
+            raise RegistryError(f"{key} is unreadable: {exc}") from exc
+
+    def decide(self, decision: Decision) -> None:
+        """Log a decision and, when it promotes, move the champion pointer."""
+        body = json.dumps(asdict(decision), indent=2, sort_keys=True, default=str)
+        stamp = decision.decided_at.replace(":", "").replace("-", "")
+        self.lake.write_bytes(
+            self._key("decisions", f"{stamp}_{decision.challenger}.json"), body.encode()
+        )
+        if decision.promoted:
+            pointer = {"version": decision.challenger, "since": decision.decided_at}
+            self.lake.write_bytes(self._key("champion.json"), json.dumps(pointer).encode())
+
+    def decisions(self) -> list[dict]:
+        """Every decision ever logged, oldest first."""
+        keys = self.lake.list(self._key("decisions") + "/")
+        return [json.loads(self.lake.read_bytes(k)) for k in keys if k.endswith(".json")]
+
+
+@dataclass
+class Decision:
+    """A champion/challenger comparison and its outcome."""
+
+    challenger: str
+    champion: str | None
+    promoted: bool
+    reason: str
+    challenger_mape: float | None
+    champion_mape: float | None
+    window: dict[str, str]
+    rule: str
+    decided_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+
+
+def promotion(
+    challenger_mape: float,
+    champion_mape: float | None,
+    tolerance: float,
+) -> tuple[bool, str]:
+    """The rule: promote when the challenger is not worse than the champion (within tolerance)."""
+    if champion_mape is None or math.isnan(champion_mape):
+        return True, "no usable champion score"
+    if math.isnan(challenger_mape):
+        return False, "challenger could not be scored"
+    limit = champion_mape * (1 + tolerance)
+    if challenger_mape <= limit:
+        return True, f"challenger MAPE {challenger_mape:.3f} <= {limit:.3f}"
+    return False, f"challenger MAPE {challenger_mape:.3f} > {limit:.3f}"
