@@ -81,8 +81,10 @@ def curate_run(settings: Settings, lake: Lake, run: ModelRun) -> int:
         local_copies(lake, keys, Path(tmp)) as paths,
     ):
         g = run.model_grid
-        hourly = run_features(paths, g.model, g.grid, workers=settings.meteofrance_decode_workers)
-        daily = daily_temperature(hourly)
+        gap = settings.meteofrance_max_gap_hours
+        workers = settings.meteofrance_decode_workers
+        hourly = run_features(paths, g.model, g.grid, workers=workers, max_gap_hours=gap)
+        daily = daily_temperature(hourly, max_gap_hours=gap)
     write_curated(lake, run.model_grid, run.run_time, hourly, daily)
     return len(hourly)
 

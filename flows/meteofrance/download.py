@@ -111,11 +111,21 @@ class ProductRun:
         return sum(f.status == FileStatus.DOWNLOADED for f in self.files)
 
     def describe(self) -> str:
+        """One line: the status, then the gaps grouped by outcome (404s listed by group only)."""
         head = f"{self.product.name} {run_label(self.run_time)}: {self.status}"
         if self.detail:
             head += f" ({self.detail})"
-        gaps = "; ".join(f"{f.file.group} {f.status}: {f.detail}" for f in self.gaps)
-        return f"{head}; gaps: {gaps}" if gaps else head
+        absent = [f for f in self.gaps if f.status == FileStatus.NOT_PUBLISHED]
+        parts = []
+        if absent:
+            groups = ", ".join(f.file.group for f in absent)
+            parts.append(f"{len(absent)}/{len(self.files)} groups not published (404): {groups}")
+        parts += [
+            f"{f.status}: {f.file.group}: {f.detail}"
+            for f in self.gaps
+            if f.status != FileStatus.NOT_PUBLISHED
+        ]
+        return "; ".join([head, *parts])
 
 
 def make_client(settings: Settings) -> httpx.Client:

@@ -109,7 +109,9 @@ def test_day_in_neither_is_missing_and_old_days_are_not_asked_for(
     assert "15-day retention" in old[0].detail
     assert store.count() == 0
     gone = backfill_weather(DAY, DAY, now=NOW)  # within retention, but the store lost it
-    assert {r.status for r in gone} == {"missing"} and "not_published" in gone[0].detail
+    assert {r.status for r in gone} == {"missing"} and "groups not published (404)" in gone[
+        0
+    ].detail
 
 
 def test_one_package_missing_blocks_only_the_features_it_feeds(
@@ -131,7 +133,7 @@ def test_a_killed_run_is_completed_by_the_next_with_nothing_duplicated(
     second = GroupFile(sp1, parse_run_label(RUN), "013H024H")
     store.fail(second.object_path, 500, 500)  # the first run dies on this file
     first = backfill_weather(DAY, DAY, now=NOW)
-    assert first[0].status == "missing" and "013H024H failed" in first[0].detail
+    assert first[0].status == "missing" and "failed: 013H024H" in first[0].detail
     lake = LocalLake(s.lake_url)
     # What a kill leaves behind: a half-written temporary file and one of two curated objects.
     folder = lake.root / lake_key(second).rsplit("/", 1)[0]

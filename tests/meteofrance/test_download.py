@@ -151,7 +151,7 @@ def test_404_for_one_group_keeps_the_others_and_reports_the_gap(
     assert run.status == RunStatus.INCOMPLETE
     assert [(f.file.group, f.status) for f in run.gaps] == [("07H12H", FileStatus.NOT_PUBLISHED)]
     assert run.downloaded == 3
-    assert "07H12H not_published" in run.describe()
+    assert "1/4 groups not published (404): 07H12H" in run.describe()
 
 
 def test_last_group_not_there_is_not_ready_then_a_gap_once_late(
