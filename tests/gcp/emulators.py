@@ -126,13 +126,16 @@ def _spatial_home(home: Path) -> dict[str, str]:
     bqemulator loads `spatial` at start-up and would download it otherwise (no network here).
     """
     python = BQEMULATOR_ENV / "bin" / "python"
+    home.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "HOME": str(home)}
     script = (
         "import duckdb, pathlib, duckdb_extension_spatial as m;"
         "p = next(pathlib.Path(m.__file__).parent.glob('extensions/*/spatial.duckdb_extension'));"
         "duckdb.connect().execute(f\"INSTALL '{p}'\")"
     )
-    subprocess.run([str(python), "-c", script], env=env, check=True, capture_output=True)
+    done = subprocess.run([str(python), "-c", script], env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"installing DuckDB spatial for bqemulator failed:\n{done.stderr}")
     return env
 
 

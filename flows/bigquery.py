@@ -1,0 +1,394 @@
+"""The BigQuery warehouse (gcp profile): the DuckDB warehouse's contract on BigQuery.
+
+Staging tables are created explicitly, DATE-partitioned on their day column and clustered, with
+their descriptions. A day swap never touches partition decorators (`table$20240102`, refused by
+the emulator): the rows go first into a temporary table by a Parquet load job, then one
+multi-statement transaction deletes the days and inserts the new rows. A failure at any point
+before the commit leaves every day as it was; after it, every day is new.
+"""
+
+from __future__ import annotations
+
+import io
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from flows.warehouse import (
+    BIGQUERY_TYPES,
+    LOADS_COLUMNS,
+    LOADS_TABLE,
+    TableSpec,
+    Warehouse,
+    WarehouseError,
+    _check_frame,
+)
+
+if TYPE_CHECKING:
+    from google.cloud import bigquery
+
+    from flows.settings import Settings
+
+ARROW_TYPES = {
+    "string": pa.string(),
+    "int64": pa.int64(),
+    "float64": pa.float64(),
+    "bool": pa.bool_(),
+    "date": pa.date32(),
+    "timestamp": pa.timestamp("us", tz="UTC"),
+}
+LOADS_SPEC = TableSpec(
+    LOADS_TABLE,
+    LOADS_COLUMNS,
+    partition_by="day",
+    cluster_by=("table_name",),
+    description="Which lake objects each staging day partition was last loaded from.",
+)
+# Temporary tables expire by themselves if a killed run could not drop them.
+TEMP_TABLE_LIFETIME = timedelta(days=1)
+
+
+def schema_of(spec: TableSpec) -> list[bigquery.SchemaField]:
+    """BigQuery schema fields of a table spec, with the column descriptions."""
+    from google.cloud import bigquery
+
+    return [
+        bigquery.SchemaField(
+            col, BIGQUERY_TYPES[kind], description=spec.column_descriptions.get(col) or None
+        )
+        for col, kind in spec.columns.items()
+    ]
+
+
+def to_parquet(spec: TableSpec, frame: pd.DataFrame) -> bytes:
+    """Conformed rows as Parquet with BigQuery-friendly types (UTC timestamps, DATE days)."""
+    schema = pa.schema([(col, ARROW_TYPES[kind]) for col, kind in spec.columns.items()])
+    rows = frame.copy()
+    for col, kind in spec.columns.items():
+        if kind == "timestamp":
+            rows[col] = pd.to_datetime(rows[col], utc=True)
+    table = pa.Table.from_pandas(rows, schema=schema, preserve_index=False)
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
+    return buf.getvalue()
+
+
+def as_duckdb_frame(table: pa.Table) -> pd.DataFrame:
+    """A result as DuckDB's `.df()` gives it, so callers see one shape on both backends.
+
+    Dates and timestamps become naive datetime64[us] (timestamps in UTC), integers Int64.
+    """
+    columns = []
+    for col in table.columns:
+        if pa.types.is_date(col.type) or pa.types.is_timestamp(col.type):
+            col = col.cast(pa.timestamp("us", tz=getattr(col.type, "tz", None))).cast(
+                pa.timestamp("us")
+            )
+        columns.append(col)
+    table = pa.Table.from_arrays(columns, names=table.column_names)
+    return table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
+
+
+def date_list(days: Iterable[date]) -> str:
+    """Days as BigQuery DATE literals (the emulator ignores parameters inside scripts)."""
+    return ", ".join(f"DATE '{d.isoformat()}'" for d in sorted(days))
+
+
+def swap_statements(table: str, spec: TableSpec, temp: str, days: set[date]) -> list[str]:
+    """The statements of a day swap, run inside one transaction: delete the days, insert."""
+    cols = ", ".join(f"`{c}`" for c in spec.columns)
+    return [
+        f"delete from {table} where `{spec.partition_by}` in ({date_list(days)})",
+        f"insert into {table} ({cols}) select {cols} from {temp}",
+    ]
+
+
+class BigQueryWarehouse(Warehouse):
+    """Tables in datasets of one BigQuery project, loaded by day-partition swaps."""
+
+    def __init__(self, client: bigquery.Client, location: str, job_timeout: float = 900.0) -> None:
+        self.client = client
+        self.project = client.project
+        self.location = location
+        self.job_timeout = job_timeout
+        self._datasets: set[str] = set()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> BigQueryWarehouse:
+        """A warehouse on the settings' project, its credentials and endpoint checked first."""
+        from flows.gcp import bigquery_client
+
+        return cls(
+            bigquery_client(settings),
+            location=settings.bigquery_location,
+            job_timeout=settings.bigquery_job_timeout_seconds,
+        )
+
+    def table_id(self, dataset: str, table: str) -> str:
+        """The table's full id, `project.dataset.table`."""
+        return f"{self.project}.{dataset}.{table}"
+
+    def _sql(self, dataset: str, table: str) -> str:
+        return f"`{self.table_id(dataset, table)}`"
+
+    def _run(self, sql: str) -> pd.DataFrame:
+        job = self.client.query(sql, location=self.location)
+        result = job.result(timeout=self.job_timeout)
+        return as_duckdb_frame(result.to_arrow(create_bqstorage_client=False))
+
+    # --- tables ---------------------------------------------------------------------------
+    def ensure_dataset(self, dataset: str) -> None:
+        """Create the dataset if missing (Terraform normally did already)."""
+        from google.api_core.exceptions import NotFound
+        from google.cloud import bigquery
+
+        if dataset in self._datasets:
+            return
+        try:
+            self.client.get_dataset(f"{self.project}.{dataset}")
+        except NotFound:
+            ref = bigquery.Dataset(f"{self.project}.{dataset}")
+            ref.location = self.location
+            self.client.create_dataset(ref, exists_ok=True)
+        self._datasets.add(dataset)
+
+    def ensure_table(self, dataset: str, spec: TableSpec) -> None:
+        from google.api_core.exceptions import NotFound
+        from google.cloud import bigquery
+
+        self.ensure_dataset(dataset)
+        table_id = self.table_id(dataset, spec.name)
+        try:
+            table = self.client.get_table(table_id)
+        except NotFound:
+            table = bigquery.Table(table_id, schema=schema_of(spec))
+            table.time_partitioning = bigquery.TimePartitioning(
+                type_=bigquery.TimePartitioningType.DAY, field=spec.partition_by
+            )
+            table.clustering_fields = list(spec.cluster_by) or None
+            table.description = spec.description or None
+            self.client.create_table(table, exists_ok=True)
+            return
+        self._evolve(table, spec)
+
+    def _evolve(self, table: bigquery.Table, spec: TableSpec) -> None:
+        """Add the spec's new columns (DDL, then the catalog) and refresh descriptions."""
+        have = {f.name: f for f in table.schema}
+        for field in schema_of(spec):
+            known = have.get(field.name)
+            if known is not None and known.field_type not in (
+                field.field_type,
+                _LEGACY[field.field_type],
+            ):
+                raise WarehouseError(
+                    f"table {table.table_id}: column {field.name} is {known.field_type} in"
+                    f" BigQuery but {field.field_type} in the spec; migrate it by hand"
+                )
+        wanted = schema_of(spec)
+        missing = [f for f in wanted if f.name not in have]
+        for field in missing:
+            self._run(
+                f"alter table `{table.project}.{table.dataset_id}.{table.table_id}`"
+                f" add column if not exists `{field.name}` {field.field_type}"
+            )
+        described = [
+            f
+            for f in wanted
+            if f.name in have and (have[f.name].description or None) != f.description
+        ]
+        if missing or described or (table.description or None) != (spec.description or None):
+            by_name = {f.name: f for f in wanted}
+            table.schema = [by_name.get(f.name, f) for f in table.schema] + missing
+            table.description = spec.description or None
+            self.client.update_table(table, ["schema", "description"])
+
+    def table_exists(self, dataset: str, table: str) -> bool:
+        from google.api_core.exceptions import NotFound
+
+        try:
+            self.client.get_table(self.table_id(dataset, table))
+        except NotFound:
+            return False
+        return True
+
+    # --- loads ----------------------------------------------------------------------------
+    def replace_partitions(
+        self, dataset: str, spec: TableSpec, frame: pd.DataFrame, days: Iterable[date]
+    ) -> int:
+        days = set(days)
+        if not days:
+            return 0
+        rows = _check_frame(spec, frame, days)
+        self.ensure_table(dataset, spec)
+        with self._temporary(dataset, spec) as temp:
+            self._load_frame(temp, spec, rows)
+            self._swap(dataset, spec, temp, days)
+        return len(rows)
+
+    def replace_partitions_from_uris(
+        self,
+        dataset: str,
+        spec: TableSpec,
+        uris: list[str],
+        days: Iterable[date],
+        fallback: Callable[[], pd.DataFrame] | None = None,
+    ) -> int:
+        """Like replace_partitions, but BigQuery reads the gs:// Parquet objects itself.
+
+        `fallback` gives the same rows as a frame, loaded through the client when the load job
+        cannot read the URIs (not gs://, or a server without access to them).
+        """
+        from google.api_core.exceptions import GoogleAPICallError
+
+        days = set(days)
+        if not days:
+            return 0
+        self.ensure_table(dataset, spec)
+        with self._temporary(dataset, spec) as temp:
+            try:
+                if not uris or not all(u.startswith("gs://") for u in uris):
+                    raise WarehouseError(f"table {spec.name}: not all of {uris[:3]} are gs:// URIs")
+                job = self.client.load_table_from_uri(
+                    uris, temp, job_config=self._load_config(spec), location=self.location
+                )
+                job.result(timeout=self.job_timeout)
+            except (GoogleAPICallError, WarehouseError) as exc:
+                if fallback is None:
+                    raise WarehouseError(
+                        f"table {spec.name}: load of {uris[:3]} failed: {exc}"
+                    ) from exc
+                self._load_frame(temp, spec, _check_frame(spec, fallback(), days))
+            self._check_days(temp, spec, days)
+            loaded = self._count(temp)
+            self._swap(dataset, spec, temp, days)
+        return loaded
+
+    def _count(self, temp: str) -> int:
+        return int(self._run(f"select count(*) as n from `{temp}`")["n"].iloc[0])
+
+    def _load_config(self, spec: TableSpec) -> bigquery.LoadJobConfig:
+        from google.cloud import bigquery
+
+        return bigquery.LoadJobConfig(
+            source_format=bigquery.SourceFormat.PARQUET,
+            write_disposition=bigquery.WriteDisposition.WRITE_APPEND,
+            schema=schema_of(spec),
+        )
+
+    def _load_frame(self, temp: str, spec: TableSpec, rows: pd.DataFrame) -> None:
+        job = self.client.load_table_from_file(
+            io.BytesIO(to_parquet(spec, rows)),
+            temp,
+            job_config=self._load_config(spec),
+            location=self.location,
+        )
+        job.result(timeout=self.job_timeout)
+
+    def _check_days(self, temp: str, spec: TableSpec, days: set[date]) -> None:
+        col = f"`{spec.partition_by}`"
+        found = self._run(
+            f"select distinct {col} as day from `{temp}` where {col} not in ({date_list(days)})"
+            f" or {col} is null limit 5"
+        )
+        if len(found):
+            raise WarehouseError(
+                f"table {spec.name}: rows for days {list(found['day'])} outside the partitions replaced"
+            )
+
+    def _swap(self, dataset: str, spec: TableSpec, temp: str, days: set[date]) -> None:
+        """Delete the days and insert the temporary table's rows, in one transaction."""
+        statements = swap_statements(self._sql(dataset, spec.name), spec, f"`{temp}`", days)
+        self._run("begin transaction;\n" + ";\n".join(statements) + ";\ncommit transaction;")
+
+    def _temporary(self, dataset: str, spec: TableSpec):
+        return _TemporaryTable(self, dataset, spec)
+
+    # --- queries and bookkeeping ----------------------------------------------------------
+    def query(self, sql: str) -> pd.DataFrame:
+        return self._run(sql)
+
+    def loaded_fingerprints(self, dataset: str, table: str) -> dict[date, str]:
+        if not self.table_exists(dataset, LOADS_TABLE):
+            return {}
+        rows = self._run(
+            f"select day, fingerprint from {self._sql(dataset, LOADS_TABLE)}"
+            f" where table_name = '{_literal(table)}'"
+        )
+        return {_as_date(d): fp for d, fp in zip(rows["day"], rows["fingerprint"], strict=True)}
+
+    def record_loads(self, dataset: str, table: str, fingerprints: dict[date, str]) -> None:
+        if not fingerprints:
+            return
+        now = datetime.now(UTC)
+        frame = pd.DataFrame(
+            {
+                "table_name": table,
+                "day": list(fingerprints),
+                "fingerprint": list(fingerprints.values()),
+                "loaded_at": now,
+            }
+        )
+        self.ensure_table(dataset, LOADS_SPEC)
+        rows = LOADS_SPEC.conform(frame)
+        with self._temporary(dataset, LOADS_SPEC) as temp:
+            self._load_frame(temp, LOADS_SPEC, rows)
+            target = self._sql(dataset, LOADS_TABLE)
+            self._run(
+                "begin transaction;\n"
+                f"delete from {target} where table_name = '{_literal(table)}'"
+                f" and day in ({date_list(fingerprints)});\n"
+                f"insert into {target} (table_name, day, fingerprint, loaded_at)"
+                f" select table_name, day, fingerprint, loaded_at from `{temp}`;\n"
+                "commit transaction;"
+            )
+
+    def drop_table(self, dataset: str, table: str) -> None:
+        """Drop a table if it exists."""
+        self.client.delete_table(self.table_id(dataset, table), not_found_ok=True)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+# Legacy SQL names the API may report for the standard types.
+_LEGACY = {
+    "STRING": "STRING",
+    "INT64": "INTEGER",
+    "FLOAT64": "FLOAT",
+    "BOOL": "BOOLEAN",
+    "DATE": "DATE",
+    "TIMESTAMP": "TIMESTAMP",
+}
+
+
+def _literal(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("'", "\\'")
+
+
+def _as_date(value) -> date:
+    return pd.Timestamp(value).date()
+
+
+class _TemporaryTable:
+    """A temporary table beside the target, dropped on exit and expiring on its own anyway."""
+
+    def __init__(self, warehouse: BigQueryWarehouse, dataset: str, spec: TableSpec) -> None:
+        self.warehouse = warehouse
+        self.table_id = warehouse.table_id(dataset, f"_tmp_{spec.name}_{uuid.uuid4().hex[:12]}")
+        self.spec = spec
+
+    def __enter__(self) -> str:
+        from google.cloud import bigquery
+
+        table = bigquery.Table(self.table_id, schema=schema_of(self.spec))
+        table.expires = datetime.now(UTC) + TEMP_TABLE_LIFETIME
+        self.warehouse.client.create_table(table)
+        return self.table_id
+
+    def __exit__(self, *exc) -> None:
+        self.warehouse.client.delete_table(self.table_id, not_found_ok=True)
