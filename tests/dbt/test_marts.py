@@ -33,6 +33,10 @@ from flows.warehouse import DuckDBWarehouse
 
 PARIS = "Europe/Paris"
 INGESTED = pd.Timestamp("2024-11-01 00:00:00")
+SPRING_INGESTED = pd.Timestamp("2024-04-10 00:00:00")
+REVISED_INGESTED = pd.Timestamp("2024-12-01 00:00:00")
+# The ODRÉ marts and everything they are built from (other parts' models left out).
+OUR_MARTS = "+daily_merged +energy_mix_hourly +gas_storage_daily"
 # The eCO2mix measures the synthetic rows fill, source name -> mart column stem.
 SOURCES = {
     "nucleaire": "nuclear",
@@ -63,9 +67,10 @@ def _stage(warehouse: DuckDBWarehouse, dataset: Dataset, frame: pd.DataFrame) ->
     """Load rows into a staging table the way the loader does: whole day partitions."""
     frame = frame.copy()
     for column in dataset.table.columns:
-        if column not in frame:
+        if column not in frame and column != "ingested_at":
             frame[column] = None
-    frame["ingested_at"] = INGESTED
+    if "ingested_at" not in frame or frame["ingested_at"].isna().all():
+        frame["ingested_at"] = INGESTED
     days = sorted(set(pd.to_datetime(frame["day"]).dt.date))
     frame["day"] = pd.to_datetime(frame["day"]).dt.date
     warehouse.replace_partitions("staging", dataset.table, frame, days)
@@ -99,6 +104,7 @@ def _electricity(stamps: pd.DatetimeIndex, rng: np.random.Generator, nature: str
     frame["ech_physiques"] = rng.integers(-10_000, 5_000, n).astype(float)
     frame["taux_co2"] = rng.integers(10, 90, n).astype(float)
     frame["day"] = frame["date_heure"].dt.date
+    frame["ingested_at"] = INGESTED
     return frame
 
 
@@ -124,11 +130,28 @@ def synthetic_electricity() -> tuple[pd.DataFrame, pd.DataFrame]:
     rt_fall = _electricity(_quarter_hours("2024-10-26", "2024-10-29"), rng, "Données temps réel")
     dupes = rt_fall.iloc[[8, 9, 10, 11]].copy()
     measure_columns = [
-        c for c in rt_fall.columns if c not in ("date_heure", "perimetre", "nature", "day")
+        c
+        for c in rt_fall.columns
+        if c not in ("date_heure", "perimetre", "nature", "day", "ingested_at")
     ]
     dupes[measure_columns] = np.nan
     realtime = pd.concat([rt_spring, rt_fall, dupes], ignore_index=True)
+    # Spring rows were loaded long before the fall ones: incremental builds tell them apart.
+    cons["ingested_at"] = SPRING_INGESTED
+    realtime.loc[realtime["date_heure"] < pd.Timestamp("2024-06-01"), "ingested_at"] = (
+        SPRING_INGESTED
+    )
     return cons, realtime
+
+
+def revise(cons: pd.DataFrame) -> pd.DataFrame:
+    """The consolidated rows of UTC day 2024-03-31 republished as definitive, +1 GW."""
+    revised = cons.copy()
+    day = revised["day"] == date(2024, 3, 31)
+    revised.loc[day, "consommation"] += 1_000
+    revised.loc[day, "nature"] = "Données définitives"
+    revised.loc[day, "ingested_at"] = REVISED_INGESTED
+    return revised
 
 
 def synthetic_gas() -> pd.DataFrame:
@@ -261,8 +284,9 @@ def synthetic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     _stage(warehouse, ECO2MIX_TR, realtime)
     _stage(warehouse, GAS_STORAGE, gas)
     _stage(warehouse, TEMPERATURE, temps)
-    summary = run_dbt_build(settings)
+    summary = run_dbt_build(settings, select=OUR_MARTS)
     yield {
+        "settings": settings,
         "summary": summary,
         "warehouse": warehouse,
         "cons": cons,
@@ -438,6 +462,35 @@ def test_national_temperature_is_population_weighted(synthetic: dict) -> None:
     np.testing.assert_allclose(got["tmean_c_ile_de_france"], paris.loc[got.index])
 
 
+def test_every_column_of_our_models_is_described(synthetic: dict) -> None:
+    """Each column the ODRÉ models build has a description in the .yml beside the model."""
+    import json
+
+    manifest_path = synthetic["settings"].dbt_artifacts_dir / "target" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    ours = (
+        "staging/odre/",
+        "intermediate/energy/",
+        "intermediate/gas/",
+        "intermediate/temperature/",
+    )
+    ours += ("marts/energy/",)
+    columns = synthetic["warehouse"].query(
+        "select table_name, column_name from information_schema.columns"
+        " where table_schema in ('development', 'production')"
+    )
+    checked = 0
+    for node in manifest["nodes"].values():
+        if node["resource_type"] != "model" or not node["path"].startswith(ours):
+            continue
+        built = set(columns.loc[columns["table_name"] == node["name"], "column_name"])
+        described = {n for n, c in node["columns"].items() if c["description"].strip()}
+        assert node["description"].strip(), node["name"]
+        assert built and built <= described, (node["name"], sorted(built - described))
+        checked += 1
+    assert checked == 13
+
+
 def test_region_lists_agree() -> None:
     """The seed, the dbt macro and flows/regions.py name the same regions."""
     seed = pd.read_csv(PROJECT_ROOT / "dbt" / "seeds" / "regions.csv", dtype={"name": "string"})
@@ -447,6 +500,43 @@ def test_region_lists_agree() -> None:
     macro = (PROJECT_ROOT / "dbt" / "macros" / "regions.sql").read_text()
     pairs = re.findall(r"\((\d+), '(\w+)'\)", macro)
     assert [(int(c), s) for c, s in pairs] == list(zip(seed["code"], seed["slug"], strict=True))
+
+
+# --- a revision, built incrementally (after the tests above: it changes the warehouse) ------
+
+
+@pytest.fixture(scope="module")
+def revised(synthetic: dict) -> dict:
+    """The synthetic warehouse after one consolidated day was republished and rebuilt."""
+    cons = revise(synthetic["cons"])
+    revised_day = cons[cons["day"] == date(2024, 3, 31)]
+    _stage(synthetic["warehouse"], ECO2MIX_CONS_DEF, revised_day)
+    summary = run_dbt_build(synthetic["settings"], select=OUR_MARTS)
+    return {**synthetic, "cons": cons, "summary": summary}
+
+
+def test_revision_updates_the_marts_like_a_full_build(revised: dict) -> None:
+    assert revised["summary"].ok
+    hourly = _mart(revised["warehouse"], "energy_mix_hourly", "hour_utc")
+    expected = expected_hourly(best_instants(revised["cons"], revised["realtime"]))
+    assert list(hourly["hour_utc"]) == list(expected["hour_utc"])  # nothing doubled or lost
+    np.testing.assert_allclose(hourly["consumption_mw"], expected["consommation"])
+    np.testing.assert_allclose(hourly["forecast_j1_mw"], expected["prevision_j1"])
+    by_hour = hourly.set_index("hour_utc")
+    assert by_hour.loc[pd.Timestamp("2024-03-31 10:00"), "data_status"] == "definitive"
+    daily = _mart(revised["warehouse"], "daily_merged", "date").set_index("date")
+    totals = expected_daily(best_instants(revised["cons"], revised["realtime"]))
+    np.testing.assert_allclose(
+        daily.loc[totals.index, "consumption_gwh"], totals["consumption_gwh"], rtol=1e-9
+    )
+
+
+def test_revision_rebuilds_only_the_months_it_touched(revised: dict) -> None:
+    hourly = _mart(revised["warehouse"], "energy_mix_hourly", "hour_utc")
+    month = pd.to_datetime(hourly["hour_utc"]).dt.strftime("%Y-%m")
+    loaded = hourly.groupby(month)["loaded_at"].agg(["min", "max"])
+    assert (loaded.loc["2024-03"] == REVISED_INGESTED).all()  # rebuilt
+    assert (loaded.loc["2024-04"] == SPRING_INGESTED).all()  # left alone
 
 
 # --- failures and real samples ------------------------------------------------------------------
@@ -504,7 +594,7 @@ def test_real_samples_give_plausible_marts(samples: Path, tmp_path: Path) -> Non
     warehouse = DuckDBWarehouse(settings.duckdb_path)
     for dataset, frame in _sample_frames(samples):
         _stage(warehouse, dataset, frame)
-    summary = run_dbt_build(settings)
+    summary = run_dbt_build(settings, select=OUR_MARTS)
     assert summary.ok
 
     daily = _mart(warehouse, "daily_merged", "date").set_index("date")

@@ -1,10 +1,29 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy=monthly_incremental_strategy(),
+        unique_key='hour_utc',
+        partition_by=mart_partition('hour_utc', 'timestamp'),
+        on_schema_change='sync_all_columns',
+    )
+}}
 -- One row per UTC hour: the mean MW of the quarter-hours that carry each measure (so
 -- consumption is averaged only over the rows that have it: :00/:30 in consolidated data).
+-- Incremental: rebuilds the UTC months rebuilt upstream since the last build.
+{%- if is_incremental() %}
+    {%- set months = changed_months(
+        [(ref('int_electricity__quarter_hourly'), 'measured_at', 'month_ingested_at')],
+        'month_ingested_at',
+    ) %}
+{%- endif %}
 with
 
 quarter_hours as (
 
     select * from {{ ref('int_electricity__quarter_hourly') }}
+    {%- if is_incremental() %}
+    where {{ in_months('measured_at', months) }}
+    {%- endif %}
 
 ),
 
@@ -18,7 +37,8 @@ hourly as (
         count(*) as quarter_hours,
         count(consumption_mw) as consumption_quarter_hours,
         min(nature_rank) as nature_rank,
-        max(ingested_at) as ingested_at
+        max(ingested_at) as ingested_at,
+        max(month_ingested_at) as month_ingested_at
     from quarter_hours
     group by 1
 
@@ -38,7 +58,8 @@ final as (
         consumption_quarter_hours,
         nature_rank,
         {{ data_status('nature_rank') }} as data_status,
-        ingested_at
+        ingested_at,
+        month_ingested_at
     from hourly
 
 )

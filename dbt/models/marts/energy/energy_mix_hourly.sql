@@ -1,16 +1,30 @@
 {{
     config(
+        materialized='incremental',
+        incremental_strategy=monthly_incremental_strategy(),
+        unique_key='hour_utc',
         partition_by=mart_partition('hour_utc', 'timestamp'),
         cluster_by=['date_local'],
+        on_schema_change='sync_all_columns',
     )
 }}
 -- One row per UTC hour: consumption, RTE's forecasts and generation by source, hourly means
 -- in MW, with the local (Europe/Paris) hour and day.
+-- Incremental: rebuilds the UTC months rebuilt upstream since the last build.
+{%- if is_incremental() %}
+    {%- set months = changed_months(
+        [(ref('int_electricity__hourly'), 'hour_utc', 'month_ingested_at')],
+        'loaded_at',
+    ) %}
+{%- endif %}
 with
 
 hours as (
 
     select * from {{ ref('int_electricity__hourly') }}
+    {%- if is_incremental() %}
+    where {{ in_months('hour_utc', months) }}
+    {%- endif %}
 
 ),
 
@@ -30,7 +44,8 @@ final as (
         production_total_mw,
         quarter_hours,
         consumption_quarter_hours,
-        data_status
+        data_status,
+        month_ingested_at as loaded_at
     from hours
 
 )
