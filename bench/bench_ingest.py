@@ -14,6 +14,7 @@ import statistics
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -22,14 +23,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from flows.lake import LocalLake  # noqa: E402
 from flows.odre.client import OdreClient, Window  # noqa: E402
 from flows.odre.ingest import has_partition_in, ingest, watermark  # noqa: E402
-from flows.odre.parse import day_partitions, parse_export, partition_bytes  # noqa: E402
-from flows.odre.schemas import DATASETS  # noqa: E402
+from flows.odre.parse import DayPartition, day_partitions, parse_export, partition_bytes  # noqa: E402
+from flows.odre.schemas import DATASETS, Dataset  # noqa: E402
 from flows.settings import Settings  # noqa: E402
 from tests.fakes.odre_server import FakeOdre, synthetic_data  # noqa: E402
 
 AS_OF = date(2025, 6, 30)
 YEARS = (1, 7)
-REPEATS = 5
+REPEATS = 7
+
+
+def write_part(root: Path, dataset: Dataset, part: DayPartition) -> int:
+    """Write one partition file straight to disk (set-up, not the run: no fsync)."""
+    path = root / dataset.partition_key(part.day)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(partition_bytes(part))
+    return 1
 
 
 def fill_lake(root: Path, fake: FakeOdre, first: date) -> int:
@@ -40,11 +49,9 @@ def fill_lake(root: Path, fake: FakeOdre, first: date) -> int:
         params = {"where": window.where(dataset.time_field), "order_by": dataset.time_field}
         _, _, body, _ = fake.answer(dataset.id, params)
         frame = parse_export(dataset, window, body, datetime.now(UTC)).frame
-        for part in day_partitions(dataset, frame):
-            path = root / dataset.partition_key(part.day)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(partition_bytes(part))  # no fsync: this is set-up, not the run
-            count += 1
+        parts = day_partitions(dataset, frame)
+        with ThreadPoolExecutor(4) as pool:  # Parquet writing releases the GIL
+            count += sum(pool.map(lambda part, d=dataset: write_part(root, d, part), parts))
     return count
 
 

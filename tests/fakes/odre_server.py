@@ -512,8 +512,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--end", type=date.fromisoformat, default=date.today())
     args = parser.parse_args(argv)
     server = FakeOdre(synthetic_data(args.start, args.end), port=args.port).start()
-    print(f"fake ODRÉ serving {args.start}..{args.end} at {server.url}")
-    print(f"  export AGGREGAT_ODRE_BASE_URL={server.url} AGGREGAT_HISTORY_START={args.start}")
+    print(f"fake ODRÉ serving {args.start}..{args.end} at {server.url}", flush=True)
+    print(
+        f"  export AGGREGAT_ODRE_BASE_URL={server.url} AGGREGAT_HISTORY_START={args.start}",
+        flush=True,
+    )
     try:
         while True:
             time.sleep(3600)
