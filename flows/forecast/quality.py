@@ -29,7 +29,7 @@ def _ranges(hours: pd.DatetimeIndex) -> list[str]:
     """Contiguous runs of hours, written `first..last`."""
     if hours.empty:
         return []
-    breaks = np.flatnonzero(np.diff(hours.asi8) != HOUR.value) + 1
+    breaks = np.flatnonzero(np.diff(hours.to_numpy()) != np.timedelta64(1, "h")) + 1
     runs = np.split(np.arange(len(hours)), breaks)
     return [f"{hours[r[0]]:%Y-%m-%d %H:%M}..{hours[r[-1]]:%Y-%m-%d %H:%M}" for r in runs]
 

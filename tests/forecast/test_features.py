@@ -1,0 +1,181 @@
+"""Features: calendar, temperatures, lags known at issue time, and no leakage."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from flows.forecast.features import (
+    FeatureConfig,
+    FeatureError,
+    build_features,
+    calendar_features,
+    feature_names,
+    holiday_flags,
+    issue_time_utc,
+    last_known_hour_utc,
+    require_complete,
+    target_grid,
+    temperature_view,
+)
+from flows.forecast.model import train_model
+
+ISSUE = date(2020, 4, 20)
+
+
+def test_issue_time_and_last_known_hour_follow_local_time(feature_cfg: FeatureConfig) -> None:
+    # 10:00 in Paris is 08:00 UTC in summer, 09:00 UTC in winter.
+    assert issue_time_utc(date(2020, 4, 20), feature_cfg) == pd.Timestamp("2020-04-20 08:00")
+    assert issue_time_utc(date(2020, 1, 20), feature_cfg) == pd.Timestamp("2020-01-20 09:00")
+    # Published one hour late and start-labelled: the 06:00-07:00 UTC hour is the last known.
+    assert last_known_hour_utc(date(2020, 4, 20), feature_cfg) == pd.Timestamp("2020-04-20 06:00")
+
+
+def test_target_grid_covers_local_days_including_dst(feature_cfg: FeatureConfig) -> None:
+    grid = target_grid([date(2020, 3, 27), date(2020, 3, 28)], feature_cfg)
+    per_day = grid.groupby(["issue_date", "target_date"]).size()
+    # 2020-03-29 (spring forward) has 23 local hours.
+    assert per_day[(pd.Timestamp("2020-03-27"), pd.Timestamp("2020-03-29"))] == 23
+    assert per_day[(pd.Timestamp("2020-03-28"), pd.Timestamp("2020-03-29"))] == 23
+    assert per_day[(pd.Timestamp("2020-03-28"), pd.Timestamp("2020-03-30"))] == 24
+    fall = target_grid([date(2020, 10, 24)], feature_cfg).groupby("target_date").size()
+    assert fall[pd.Timestamp("2020-10-25")] == 25
+    assert set(grid["horizon"]) == {1, 2}
+
+
+def test_holiday_on_a_weekend_bridges_and_christmas() -> None:
+    index = pd.DatetimeIndex(
+        [
+            "2020-11-01",
+            "2020-11-02",
+            "2019-05-30",
+            "2019-05-31",
+            "2018-04-30",
+            "2020-12-28",
+            "2020-06-10",
+        ]
+    )
+    flags = holiday_flags(index)
+    # All Saints' Day 2020 is a Sunday: a holiday, and the Monday after is no bridge.
+    assert flags.loc["2020-11-01", "is_holiday"] == 1
+    assert flags.loc["2020-11-02", ["is_holiday", "is_bridge"]].tolist() == [0, 0]
+    # Ascension 2019 is a Thursday: the Friday is a bridge; 1 May 2018 a Tuesday: Monday is.
+    assert flags.loc["2019-05-30", "is_holiday"] == 1
+    assert flags.loc["2019-05-31", "is_bridge"] == 1
+    assert flags.loc["2018-04-30", "is_bridge"] == 1
+    assert flags.loc["2020-12-28", "is_christmas"] == 1
+    assert flags.loc["2020-06-10"].sum() == 0
+
+
+def test_calendar_features_use_local_time(feature_cfg: FeatureConfig) -> None:
+    hours = pd.Series(pd.to_datetime(["2020-11-01 10:00", "2020-03-29 12:00", "2020-07-01 22:00"]))
+    cal = calendar_features(hours, feature_cfg)
+    assert cal["hour_local"].tolist() == [11, 14, 0]
+    assert cal["weekday"].tolist() == [6, 6, 3]  # 2020-07-02 local is a Thursday
+    assert cal["is_holiday"].tolist() == [1, 0, 0]
+    assert cal["is_dst_day"].tolist() == [0, 1, 0]
+
+
+def test_temperature_view_weights_smooths_and_gives_degrees(temps, feature_cfg) -> None:
+    view = temperature_view(temps, [ISSUE], feature_cfg)
+    assert len(view) == feature_cfg.warmup_days + feature_cfg.horizon_days + 1
+    day = view[view["date"] == pd.Timestamp(ISSUE)].iloc[0]
+    from flows.regions import population_weights
+
+    rows = temps[pd.to_datetime(temps["date"]) == pd.Timestamp(ISSUE)]
+    expected = sum(
+        population_weights()[c] * t for c, t in zip(rows["code_insee_region"], rows["tmoy"])
+    )
+    assert day["t_mean"] == pytest.approx(expected)
+    # Smoothing lags the daily series and never leaves its range.
+    assert view["t_smooth"].between(view["t_mean"].min(), view["t_mean"].max()).all()
+    assert (view["hdd"] == np.maximum(15 - view["t_smooth"], 0)).all()
+
+
+def test_a_missing_region_gives_nan_not_a_reweighted_mean(temps, feature_cfg) -> None:
+    holed = temps[
+        ~(
+            (pd.to_datetime(temps["date"]) == pd.Timestamp("2020-04-21"))
+            & (temps["code_insee_region"] == 11)
+        )
+    ]
+    view = temperature_view(holed, [ISSUE], feature_cfg)
+    assert np.isnan(view.loc[view["date"] == pd.Timestamp("2020-04-21"), "t_mean"]).all()
+
+
+def test_features_are_complete_on_clean_data(consumption, temps, feature_cfg) -> None:
+    features = build_features([ISSUE], consumption, temps, feature_cfg)
+    names = feature_names(features)
+    require_complete(features, names)
+    assert len(features) == 48
+    assert {"lag_week", "lag_mean_week", "t_smooth", "hdd", "is_holiday", "t_region_11"} <= set(
+        names
+    )
+
+
+def test_a_hole_in_consumption_makes_incomplete_features_named(
+    consumption, temps, feature_cfg
+) -> None:
+    holed = consumption[
+        ~consumption["hour_utc"].between(
+            pd.Timestamp("2020-04-18 00:00"), pd.Timestamp("2020-04-18 05:00")
+        )
+    ]
+    features = build_features([ISSUE], holed, temps, feature_cfg)
+    with pytest.raises(FeatureError, match="lag_mean_week"):
+        require_complete(features, feature_names(features))
+
+
+def test_an_exact_duplicate_day_is_harmless_a_conflicting_one_is_refused(
+    consumption, temps, feature_cfg
+) -> None:
+    day = consumption[consumption["hour_utc"].dt.date == date(2020, 4, 15)]
+    twice = pd.concat([consumption, day], ignore_index=True)
+    clean = build_features([ISSUE], consumption, temps, feature_cfg)
+    pd.testing.assert_frame_equal(build_features([ISSUE], twice, temps, feature_cfg), clean)
+    conflicting = pd.concat([consumption, day.assign(consumption_mw=day["consumption_mw"] + 500)])
+    with pytest.raises(FeatureError, match="2020-04-15"):
+        build_features([ISSUE], conflicting, temps, feature_cfg)
+
+
+def test_no_leakage_data_after_issue_time_changes_nothing(
+    consumption, temps, feature_cfg, model_cfg
+) -> None:
+    """Scramble every consumption value published after the issue time: same features, same forecast."""
+    issues = pd.date_range("2020-04-15", "2020-04-25")
+    features = build_features(issues, consumption, temps, feature_cfg)
+    known = consumption["hour_utc"] <= last_known_hour_utc(date(2020, 4, 15), feature_cfg)
+    rng = np.random.default_rng(0)
+    scrambled = consumption.copy()
+    scrambled.loc[~known, "consumption_mw"] = rng.uniform(10_000, 90_000, (~known).sum())
+    first_issue = features["issue_date"] == pd.Timestamp("2020-04-15")
+    again = build_features(issues, scrambled, temps, feature_cfg)
+    names = feature_names(features)
+    pd.testing.assert_frame_equal(features[first_issue], again[first_issue])
+    # Sanity: later issue days do see the (scrambled) later data.
+    assert not features[~first_issue][names].equals(again[~first_issue][names])
+
+    history = build_features(
+        pd.date_range("2020-01-10", "2020-04-12"), consumption, temps, feature_cfg
+    )
+    from flows.forecast.features import attach_target
+
+    history["actual"] = attach_target(history, consumption)
+    history = history.dropna()
+    model = train_model(history, history["actual"], names, model_cfg)
+    pd.testing.assert_frame_equal(
+        model.predict(features[first_issue]), model.predict(again[first_issue])
+    )
+
+
+def test_lags_never_reach_past_the_issue_time(consumption, temps, feature_cfg) -> None:
+    """Even with a horizon long enough for `lag_week` to fall after the issue, it is masked."""
+    long = FeatureConfig(horizon_days=9)
+    features = build_features([ISSUE], consumption, temps, long)
+    late = features["hour_utc"] - pd.Timedelta(days=7) > last_known_hour_utc(ISSUE, long)
+    assert late.any()
+    assert features.loc[late, "lag_week"].isna().all()
+    assert features.loc[~late, "lag_week"].notna().all()

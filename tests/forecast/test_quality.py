@@ -1,0 +1,90 @@
+"""Data-quality gates: a prediction is refused, naming what is missing."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+import pytest
+
+from flows.forecast.quality import DataQualityError, check_consumption, prediction_temperatures
+from tests.forecast.synthetic import make_forecast_runs
+
+ISSUE = date(2020, 4, 20)
+
+
+def test_complete_window_passes(consumption, feature_cfg) -> None:
+    window = check_consumption(consumption, ISSUE, feature_cfg, 8, 6)
+    assert window["hour_utc"].max() == pd.Timestamp("2020-04-20 06:00")
+    assert window["hour_utc"].min() == pd.Timestamp("2020-04-11 22:00")  # local midnight of D-8
+
+
+def test_a_hole_is_named(consumption, feature_cfg) -> None:
+    holed = consumption[
+        ~consumption["hour_utc"].between(
+            pd.Timestamp("2020-04-16 03:00"), pd.Timestamp("2020-04-16 05:00")
+        )
+    ]
+    with pytest.raises(
+        DataQualityError, match=r"3 hours missing.*2020-04-16 03:00\.\.2020-04-16 05:00"
+    ):
+        check_consumption(holed, ISSUE, feature_cfg, 8, 6, source="production.energy_mix_hourly")
+
+
+def test_data_not_yet_published_is_a_hole(consumption, feature_cfg) -> None:
+    late = consumption[consumption["hour_utc"] < pd.Timestamp("2020-04-20 02:00")]
+    with pytest.raises(DataQualityError, match="2020-04-20 02:00..2020-04-20 06:00"):
+        check_consumption(late, ISSUE, feature_cfg, 8, 6)
+
+
+def test_a_flat_lined_feed_is_refused(consumption, feature_cfg) -> None:
+    stuck = consumption.copy()
+    hours = stuck["hour_utc"].between(
+        pd.Timestamp("2020-04-19 00:00"), pd.Timestamp("2020-04-19 07:00")
+    )
+    stuck.loc[hours, "consumption_mw"] = 51_234.0
+    with pytest.raises(DataQualityError, match="flat-lined at 51234 MW for 8 hours"):
+        check_consumption(stuck, ISSUE, feature_cfg, 8, 6)
+
+
+def test_a_conflicting_duplicate_day_is_refused(consumption, feature_cfg) -> None:
+    day = consumption[consumption["hour_utc"].dt.date == date(2020, 4, 17)]
+    dup = pd.concat([consumption, day.assign(consumption_mw=day["consumption_mw"] * 1.1)])
+    with pytest.raises(DataQualityError, match="2020-04-17"):
+        check_consumption(dup, ISSUE, feature_cfg, 8, 6)
+
+
+def test_weather_run_missing_stale_or_short(temps, feature_cfg) -> None:
+    observed = temps[pd.to_datetime(temps["date"]) < pd.Timestamp(ISSUE)]
+    with pytest.raises(DataQualityError, match="weather run missing: no arpege/01 run"):
+        prediction_temperatures(
+            observed,
+            make_forecast_runs(temps, [date(2020, 4, 21)]),
+            ISSUE,
+            feature_cfg,
+            30,
+            "arpege/01",
+        )
+    old = make_forecast_runs(temps, [date(2020, 4, 18)])
+    with pytest.raises(DataQualityError, match="stale: latest arpege/01 run 2020-04-18.*56 h old"):
+        prediction_temperatures(observed, old, ISSUE, feature_cfg, 30, "arpege/01")
+    short = make_forecast_runs(temps, [ISSUE])
+    short = short[pd.to_datetime(short["date"]) < pd.Timestamp("2020-04-22")]
+    with pytest.raises(DataQualityError, match="lacks regions for days \\['2020-04-22'\\]"):
+        prediction_temperatures(observed, short, ISSUE, feature_cfg, 30, "arpege/01")
+
+
+def test_past_days_fall_back_to_earlier_runs(temps, feature_cfg) -> None:
+    """Observations lag: the days they lack come from earlier runs; with neither, refused."""
+    observed = temps[pd.to_datetime(temps["date"]) < pd.Timestamp("2020-04-18")]
+    runs = make_forecast_runs(
+        temps, [date(2020, 4, 17), date(2020, 4, 18), date(2020, 4, 19), ISSUE]
+    )
+    out = prediction_temperatures(observed, runs, ISSUE, feature_cfg, 30)
+    days = pd.to_datetime(out["date"])
+    assert days.min() == pd.Timestamp("2020-04-13") and days.max() == pd.Timestamp("2020-04-22")
+    assert out.groupby("date").size().eq(13).all()
+    with pytest.raises(DataQualityError, match="2020-04-18', '2020-04-19"):
+        prediction_temperatures(
+            observed, make_forecast_runs(temps, [ISSUE]), ISSUE, feature_cfg, 30
+        )

@@ -1,0 +1,127 @@
+"""The registry in the lake: versions, champion pointer, decisions, and unusable models."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from flows.forecast.features import FeatureConfig, attach_target, build_features, feature_names
+from flows.forecast.model import train_model
+from flows.forecast.registry import (
+    Decision,
+    ModelMetadata,
+    Registry,
+    RegistryError,
+    data_fingerprint,
+    promotion,
+)
+from flows.lake import LocalLake
+
+
+@pytest.fixture(scope="module")
+def fitted(consumption, temps, model_cfg_module):
+    frame = build_features(
+        pd.date_range("2020-02-01", "2020-04-01"), consumption, temps, FeatureConfig()
+    )
+    frame["actual"] = attach_target(frame, consumption)
+    frame = frame.dropna()
+    names = feature_names(frame.drop(columns=["actual"]))
+    return train_model(frame, frame["actual"], names, model_cfg_module), frame, names
+
+
+@pytest.fixture(scope="module")
+def model_cfg_module():
+    from flows.forecast.model import ModelConfig
+
+    return ModelConfig(num_boost_round=20, num_leaves=7)
+
+
+def _meta(version: str, names: list[str], feature_set: int = 1) -> ModelMetadata:
+    return ModelMetadata(
+        version=version,
+        created_at="2020-04-02T00:00:00+00:00",
+        feature_set_version=feature_set,
+        features=names,
+        quantiles=[0.1, 0.5, 0.9],
+        training_window={"first_issue_date": "2020-02-01", "last_target_date": "2020-04-01"},
+        training_rows=100,
+        data_fingerprint="abc",
+        params={},
+        temperatures="observed",
+        metrics={"holdout_mape": 2.0},
+    )
+
+
+def _promote(registry: Registry, version: str) -> None:
+    registry.decide(Decision(version, None, True, "first", 2.0, None, {}, "rule"))
+
+
+def test_save_load_roundtrip_and_champion(tmp_path, fitted) -> None:
+    model, frame, names = fitted
+    registry = Registry(LocalLake(tmp_path / "lake"))
+    assert registry.champion() is None
+    registry.save(model, _meta("v1", names))
+    _promote(registry, "v1")
+    assert registry.champion() == "v1"
+    loaded, meta = registry.load("v1")
+    assert meta.features == names and set(meta.files) == {"p10", "p50", "p90"}
+    pd.testing.assert_frame_equal(loaded.predict(frame.head(48)), model.predict(frame.head(48)))
+    keys = registry.lake.list("models/consumption/")
+    assert "models/consumption/v1/metadata.json" in keys
+    assert "models/consumption/v1/model_p50.txt" in keys
+    assert "models/consumption/champion.json" in keys
+    assert len(registry.decisions()) == 1
+
+
+def test_a_corrupt_model_file_is_a_clear_error_and_the_champion_is_kept(tmp_path, fitted) -> None:
+    model, _, names = fitted
+    registry = Registry(LocalLake(tmp_path / "lake"))
+    registry.save(model, _meta("v1", names))
+    _promote(registry, "v1")
+    key = "models/consumption/v1/model_p90.txt"
+    registry.lake.write_bytes(key, registry.lake.read_bytes(key)[:500])
+    with pytest.raises(RegistryError, match="v1/model_p90.txt is corrupt"):
+        registry.load("v1")
+    assert registry.champion() == "v1"
+    # Corrupt beyond its checksum too: LightGBM's own refusal is reported the same way.
+    meta = json.loads(registry.lake.read_bytes("models/consumption/v1/metadata.json"))
+    import hashlib
+
+    meta["files"]["p90"] = hashlib.md5(registry.lake.read_bytes(key)).hexdigest()
+    registry.lake.write_bytes("models/consumption/v1/metadata.json", json.dumps(meta).encode())
+    with pytest.raises(RegistryError, match="model_p90|p90"):
+        registry.load("v1")
+
+
+def test_a_model_of_an_older_feature_set_is_refused(tmp_path, fitted) -> None:
+    model, _, names = fitted
+    registry = Registry(LocalLake(tmp_path / "lake"))
+    registry.save(model, _meta("v0", names, feature_set=0))
+    _promote(registry, "v0")
+    with pytest.raises(RegistryError, match="feature set 0.*run `train`"):
+        registry.load("v0")
+    assert registry.champion() == "v0"
+
+
+def test_missing_metadata_is_named(tmp_path) -> None:
+    registry = Registry(LocalLake(tmp_path / "lake"))
+    with pytest.raises(RegistryError, match="v9/metadata.json is missing"):
+        registry.load("v9")
+
+
+def test_promotion_rule() -> None:
+    assert promotion(2.0, None, 0.0)[0] is True
+    assert promotion(2.0, 2.0, 0.0)[0] is True  # not worse: promoted
+    assert promotion(2.01, 2.0, 0.0)[0] is False
+    assert promotion(2.03, 2.0, 0.02)[0] is True
+    assert promotion(float("nan"), 2.0, 0.0)[0] is False
+
+
+def test_fingerprint_follows_content(fitted) -> None:
+    _, frame, _ = fitted
+    assert data_fingerprint(frame) == data_fingerprint(frame.copy())
+    changed = frame.copy()
+    changed.iloc[0, -1] += 1
+    assert data_fingerprint(changed) != data_fingerprint(frame)
