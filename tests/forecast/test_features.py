@@ -87,7 +87,8 @@ def test_temperature_view_weights_smooths_and_gives_degrees(temps, feature_cfg) 
 
     rows = temps[pd.to_datetime(temps["date"]) == pd.Timestamp(ISSUE)]
     expected = sum(
-        population_weights()[c] * t for c, t in zip(rows["code_insee_region"], rows["tmoy"])
+        population_weights()[c] * t
+        for c, t in zip(rows["code_insee_region"], rows["tmoy"], strict=True)
     )
     assert day["t_mean"] == pytest.approx(expected)
     # Smoothing lags the daily series and never leaves its range.
