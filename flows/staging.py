@@ -27,6 +27,8 @@ class LakeSource:
     prefix: str
     partition_key: str
     spec: TableSpec
+    # Only objects with this file name belong to the source (several may share a folder).
+    file_name: str | None = None
     # Turns one lake object (as Arrow) into staging rows; default: the table as it is.
     to_frame: Callable[[pa.Table, str], pd.DataFrame] = field(
         default=lambda table, key: table.to_pandas()
@@ -55,7 +57,9 @@ def lake_days(lake: Lake, source: LakeSource) -> dict[date, dict[str, str]]:
     by_day: dict[date, dict[str, str]] = defaultdict(dict)
     for key, tag in lake.etags(source.prefix).items():
         day = _day_of(key, source)
-        if day is not None and key.endswith(".parquet"):
+        name = key.rsplit("/", 1)[-1]
+        wanted = name == source.file_name if source.file_name else name.endswith(".parquet")
+        if day is not None and wanted:
             by_day[day][key] = tag
     return dict(by_day)
 

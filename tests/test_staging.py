@@ -87,3 +87,15 @@ def test_objects_outside_partitions_are_ignored(parts) -> None:
     lake.write_bytes("curated/obs/README.txt", b"x")
     put(lake, "2024-01-01T00Z", [1])
     assert list(lake_days(lake, SOURCE)) == [date(2024, 1, 1)]
+
+
+def test_file_name_separates_sources_sharing_a_folder(parts) -> None:
+    lake, wh = parts
+    put(lake, "2024-01-01T00Z", [1])
+    other = pd.DataFrame({"day": ["2024-01-01"], "run": ["x"], "v": [99.0]})
+    lake.write_parquet("curated/obs/run=2024-01-01T00Z/other.parquet", other)
+    only = LakeSource("curated/obs/", "run", SPEC, file_name="features.parquet")
+    assert load_changed(lake, wh, "staging", only).rows == 1
+    lake.write_parquet("curated/obs/run=2024-01-01T00Z/other.parquet", other)
+    assert load_changed(lake, wh, "staging", only).days == []  # the other file is not ours
+    assert table(wh)["v"].tolist() == [1]

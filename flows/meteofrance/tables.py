@@ -104,12 +104,10 @@ def _run_day(key: str) -> date:
     return date.fromisoformat(key[start : start + 10])
 
 
-def curated_to_frame(spec: TableSpec, file_name: str):
-    """A LakeSource reader keeping only `file_name` objects (both files share one prefix)."""
+def curated_to_frame(spec: TableSpec):
+    """A LakeSource reader adding the run date as the `day` partition."""
 
     def to_frame(table: pa.Table, key: str) -> pd.DataFrame:
-        if not key.endswith("/" + file_name):
-            return spec.conform(pd.DataFrame({c: [] for c in spec.columns}))
         frame = table.to_pandas()
         frame["day"] = _run_day(key)
         return spec.conform(frame)
@@ -121,12 +119,17 @@ def lake_sources() -> list[LakeSource]:
     """Curated weather objects → staging tables, one partition per run date (key `run`)."""
     return [
         LakeSource(
-            CURATED_ROOT, "run", FEATURES_HOURLY, curated_to_frame(FEATURES_HOURLY, FEATURES)
+            CURATED_ROOT,
+            "run",
+            FEATURES_HOURLY,
+            file_name=FEATURES,
+            to_frame=curated_to_frame(FEATURES_HOURLY),
         ),
         LakeSource(
             CURATED_ROOT,
             "run",
             TEMPERATURE_DAILY_SPEC,
-            curated_to_frame(TEMPERATURE_DAILY_SPEC, TEMPERATURE_DAILY),
+            file_name=TEMPERATURE_DAILY,
+            to_frame=curated_to_frame(TEMPERATURE_DAILY_SPEC),
         ),
     ]
