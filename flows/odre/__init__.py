@@ -1,0 +1,1 @@
+"""ODRÉ ingestion: dataset schemas, the exports client, the parser, incremental ingest, the flow."""

@@ -76,10 +76,10 @@ def eco2mix_frame(
     local = times.tz_convert(PARIS)
     n = len(times)
     hour = local.hour + local.minute / 60
-    season = np.cos(2 * np.pi * (local.dayofyear - 15) / 365.25)
+    season = np.cos(2 * np.pi * (local.day_of_year - 15) / 365.25)
     daily = 4000 * np.exp(-((hour - 9.5) ** 2) / 6) + 5000 * np.exp(-((hour - 19.5) ** 2) / 4)
     night = -6000 * np.exp(-((hour - 4.0) ** 2) / 5)
-    weekend = np.where(local.dayofweek >= 5, -5000, 0)
+    weekend = np.where(local.day_of_week >= 5, -5000, 0)
     cons = 52000 + 14000 * season + daily + night + weekend + rng.normal(0, 600, n)
     sun = np.clip(np.sin(np.pi * (hour - 6.5) / 13), 0, None) * (9000 - 4000 * season)
     wind = np.clip(8000 + np.cumsum(rng.normal(0, 120, n)) % 9000, 500, None)
@@ -151,7 +151,7 @@ def gas_frame(start: date, end: date, seed: int = 1) -> pd.DataFrame:
     """End-of-day stock per storage group, filling in summer and drawn in winter."""
     rng = np.random.default_rng(seed)
     days = _days(start, end)
-    fill = 0.55 - 0.35 * np.cos(2 * np.pi * (days.dayofyear - 30) / 365.25)
+    fill = 0.55 - 0.35 * np.cos(2 * np.pi * (days.day_of_year - 30) / 365.25)
     rows = [
         pd.DataFrame(
             {
@@ -170,7 +170,7 @@ def temperature_frame(start: date, end: date, seed: int = 2) -> pd.DataFrame:
     """Daily tmin/tmax/tmoy per region: a seasonal cycle, regional offsets, noise."""
     rng = np.random.default_rng(seed)
     days = _days(start, end)
-    season = 12 + 8 * np.sin(2 * np.pi * (days.dayofyear - 110) / 365.25)
+    season = 12 + 8 * np.sin(2 * np.pi * (days.day_of_year - 110) / 365.25)
     rows = []
     for i, region in enumerate(REGIONS):
         offset = {93: 3.0, 94: 4.0, 76: 2.0, 44: -1.5, 27: -1.0}.get(region.code, 0.0) + i * 0.05
