@@ -107,7 +107,7 @@ def load_settings(env: str) -> Settings:
     if "env" in settings.model_fields_set and settings.env != env:
         raise SetupError(
             f"AGGREGAT_ENV is {settings.env!r} in the configuration but setup was asked for "
-            f"{env!r}: check .env.{env} and the environment variables"
+            f"{env!r}: check .env, .env.{env} and the environment variables"
         )
     return settings.model_copy(update={"env": env})
 

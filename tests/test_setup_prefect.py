@@ -117,6 +117,16 @@ def test_every_scheduled_flow_is_deployed_once_per_environment():
     }
 
 
+def test_prefect_yaml_is_valid_for_prefect_deploy_too():
+    """`prefect deploy` reads the same file: it must pass Prefect's own model of it."""
+    import yaml
+    from prefect.cli.deploy._models import PrefectYamlModel
+
+    model = PrefectYamlModel.model_validate(yaml.safe_load(setup_prefect.PREFECT_YAML.read_text()))
+    assert len(model.deployments) == len(specs())
+    assert all(d.work_pool.name == "aggregat-{{ $AGGREGAT_ENV }}" for d in model.deployments)
+
+
 @pytest.mark.parametrize("entrypoint", sorted(ENTRYPOINTS))
 def test_entrypoint_file_defines_the_flow_with_those_parameters(entrypoint: str):
     path = PROJECT_ROOT / entrypoint.rsplit(":", 1)[0]
@@ -389,3 +399,41 @@ def test_check_access_names_the_missing_bucket_then_the_dead_bigquery_endpoint(
     client.create_bucket("aggregat-test-lake")
     with pytest.raises(SetupError, match=f"BigQuery endpoint {bigquery} is not reachable"):
         setup_prefect.check_access(plan)
+
+
+@pytest.mark.slow
+def test_a_deployed_flow_runs_on_the_pool_with_the_environments_settings(
+    prefect_server, settings, tmp_path, monkeypatch
+):
+    """A process worker runs load_staging from the repository with the pool's AGGREGAT_*."""
+    import asyncio
+
+    import yaml
+    from prefect.client.orchestration import get_client
+    from prefect.workers.process import ProcessWorker
+
+    document = yaml.safe_load(setup_prefect.PREFECT_YAML.read_text())
+    document["deployments"] = [
+        d for d in document["deployments"] if d["entrypoint"] == "flows/pipeline.py:load_staging"
+    ]
+    (tmp_path / "prefect.yaml").write_text(yaml.safe_dump(document))
+    warehouse = tmp_path / "pool-only" / "warehouse.duckdb"
+    monkeypatch.setenv("AGGREGAT_DUCKDB_PATH", str(warehouse))
+    monkeypatch.setenv("AGGREGAT_LAKE_URL", str(tmp_path / "lake"))
+    assert setup_prefect.main(["prod", "--no-train", "--file", str(tmp_path / "prefect.yaml")]) == 0
+    # From here on only the work pool knows where the warehouse is.
+    monkeypatch.delenv("AGGREGAT_DUCKDB_PATH")
+    with get_client(sync_client=True) as client:
+        client.create_work_queue("setup-test", work_pool_name="aggregat-prod")
+        deployment = client.read_deployment_by_name("load-staging/load-staging-hourly-prod")
+        run = client.create_flow_run_from_deployment(deployment.id, work_queue_name="setup-test")
+
+    async def work_once() -> None:
+        async with ProcessWorker(work_pool_name="aggregat-prod", work_queues=["setup-test"]) as w:
+            await w.get_and_submit_flow_runs()
+
+    asyncio.run(work_once())
+    with get_client(sync_client=True) as client:
+        state = client.read_flow_run(run.id).state
+    assert state.is_completed(), f"{state.name}: {state.message}"
+    assert warehouse.is_file()
