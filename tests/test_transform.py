@@ -65,9 +65,15 @@ def test_production_tables_are_fully_qualified(tmp_path: Path) -> None:
     assert "acme-energy.p.daily_merged" in production_tables(gcp)
 
 
-def test_a_missing_staging_table_is_a_clear_error(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """dbt's target/ and logs/, shared by the module's builds: later ones parse partially."""
+    return tmp_path_factory.mktemp("dbt_artifacts")
+
+
+def test_a_missing_staging_table_is_a_clear_error(tmp_path: Path, artifacts: Path) -> None:
     settings = Settings(
-        _env_file=None, duckdb_path=tmp_path / "w.duckdb", dbt_artifacts_dir=tmp_path / "dbt"
+        _env_file=None, duckdb_path=tmp_path / "w.duckdb", dbt_artifacts_dir=artifacts
     )
     with pytest.raises(TransformError) as caught:
         run_dbt_build(settings, select="stg_odre__gas_storage")
@@ -83,11 +89,11 @@ def test_summary_describes_failures() -> None:
 
 @pytest.mark.slow
 def test_transform_flow_builds_and_reports(
-    prefect_server: None, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    prefect_server: None, settings: Settings, artifacts: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from flows.settings import get_settings
 
-    monkeypatch.setenv("AGGREGAT_DBT_ARTIFACTS_DIR", str(tmp_path / "dbt"))
+    monkeypatch.setenv("AGGREGAT_DBT_ARTIFACTS_DIR", str(artifacts))
     get_settings.cache_clear()
     warehouse = DuckDBWarehouse(settings.duckdb_path)
     for dataset in DATASETS.values():
@@ -103,4 +109,4 @@ def test_transform_flow_builds_and_reports(
     assert summary.seeds_loaded == ["regions"]
     assert summary.tests_passed > 5 and summary.tests_failed == 0
     assert warehouse.table_exists(settings.development_dataset, "int_temperature__national_daily")
-    assert (tmp_path / "dbt" / "target" / "run_results.json").exists()
+    assert (artifacts / "target" / "run_results.json").exists()

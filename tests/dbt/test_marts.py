@@ -52,14 +52,14 @@ EXTRA = {"pompage": "pumping", "ech_physiques": "exchanges"}
 CARRY_FORWARD_DAYS = 45
 
 
-def _settings(tmp: Path) -> Settings:
+def _settings(tmp: Path, artifacts: Path) -> Settings:
     return Settings(
         _env_file=None,
         profile="local",
         dbt_target=None,
         lake_url=str(tmp / "lake"),
         duckdb_path=tmp / "warehouse.duckdb",
-        dbt_artifacts_dir=tmp / "dbt",
+        dbt_artifacts_dir=artifacts,
     )
 
 
@@ -272,10 +272,16 @@ def expected_temperature(temps: pd.DataFrame) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def synthetic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """dbt's target/ and logs/, shared by the module's builds: later ones parse partially."""
+    return tmp_path_factory.mktemp("dbt_artifacts")
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory: pytest.TempPathFactory, artifacts: Path) -> Iterator[dict]:
     """Synthetic staging rows built into the marts once for the module."""
     tmp = tmp_path_factory.mktemp("marts")
-    settings = _settings(tmp)
+    settings = _settings(tmp, artifacts)
     warehouse = DuckDBWarehouse(settings.duckdb_path)
     cons, realtime = synthetic_electricity()
     gas = synthetic_gas()
@@ -542,8 +548,8 @@ def test_revision_rebuilds_only_the_months_it_touched(revised: dict) -> None:
 # --- failures and real samples ------------------------------------------------------------------
 
 
-def test_a_failing_dbt_test_names_the_node(tmp_path: Path) -> None:
-    settings = _settings(tmp_path)
+def test_a_failing_dbt_test_names_the_node(tmp_path: Path, artifacts: Path) -> None:
+    settings = _settings(tmp_path, artifacts)
     warehouse = DuckDBWarehouse(settings.duckdb_path)
     _all_tables(warehouse)
     temps = synthetic_temperature()
@@ -589,8 +595,8 @@ def _sample_frames(samples: Path) -> list[tuple[Dataset, pd.DataFrame]]:
     ]
 
 
-def test_real_samples_give_plausible_marts(samples: Path, tmp_path: Path) -> None:
-    settings = _settings(tmp_path)
+def test_real_samples_give_plausible_marts(samples: Path, tmp_path: Path, artifacts: Path) -> None:
+    settings = _settings(tmp_path, artifacts)
     warehouse = DuckDBWarehouse(settings.duckdb_path)
     for dataset, frame in _sample_frames(samples):
         _stage(warehouse, dataset, frame)
