@@ -286,11 +286,11 @@ def make_plan(env: str, yaml_path: Path | None = None) -> Plan:
     code_dir = IMAGE_CODE_DIR if settings.work_pool_type == "cloud-run-v2" else str(PROJECT_ROOT)
     deployments = load_deployments(env, code_dir, yaml_path)
     for spec in deployments:
-        missing_entrypoint_file(spec)
+        check_entrypoint_file(spec)
     return Plan(env, settings, key_info, code_dir, deployments)
 
 
-def missing_entrypoint_file(spec: DeploymentSpec) -> None:
+def check_entrypoint_file(spec: DeploymentSpec) -> None:
     path = PROJECT_ROOT / spec.entrypoint.rsplit(":", 1)[0]
     if not path.is_file():
         raise SetupError(f"deployment {spec.name}: entrypoint file {path} does not exist")
