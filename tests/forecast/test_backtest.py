@@ -1,0 +1,107 @@
+"""Rolling-origin backtest and its reports."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import pandas as pd
+import pytest
+
+from flows.forecast.backtest import backtest, backtest_cli, metrics_of, score
+from flows.warehouse import DuckDBWarehouse
+from tests.forecast.synthetic import load_consumption, load_observed
+
+KEYS = {"mape", "rmse", "bias", "n"}
+
+
+def test_score_definitions() -> None:
+    actual = pd.Series([100.0, 200.0, None])
+    pred = pd.Series([110.0, 180.0, 50.0])
+    s = score(actual, pred)
+    assert s == {
+        "mape": pytest.approx(10.0),
+        "rmse": pytest.approx((250) ** 0.5),
+        "bias": -5.0,
+        "n": 2,
+    }
+
+
+def test_backtest_retrains_weekly_and_scores_every_forecaster(
+    consumption, temps, model_cfg
+) -> None:
+    result = backtest(
+        consumption,
+        temps,
+        date(2020, 4, 27),
+        date(2020, 5, 10),
+        model_cfg=model_cfg,
+        training_days=90,
+    )
+    assert result.retrains == 2
+    days = pd.to_datetime(result.hourly["target_date"])
+    assert days.min() == pd.Timestamp("2020-04-27") and days.max() == pd.Timestamp("2020-05-10")
+    assert len(result.hourly) == 14 * 24
+    for level in ("hourly", "daily"):
+        assert set(result.metrics[level]) == {"model", "rte_j1", "naive_week", "linear_regression"}
+        for entry in result.metrics[level].values():
+            assert set(entry) == KEYS
+    assert result.metrics["daily"]["model"]["n"] == 14
+    # On the synthetic truth our model beats the naive week-ago forecast.
+    assert (
+        result.metrics["hourly"]["model"]["mape"] < result.metrics["hourly"]["naive_week"]["mape"]
+    )
+
+
+def test_backtest_never_trains_on_the_block_it_forecasts(consumption, temps, model_cfg) -> None:
+    """Data published after the block's first issue never reaches its model."""
+    start, end = date(2020, 5, 4), date(2020, 5, 10)
+    clean = backtest(consumption, temps, start, end, model_cfg=model_cfg, training_days=60)
+    scrambled = consumption.copy()
+    later = scrambled["hour_utc"] >= pd.Timestamp("2020-05-03 08:00")
+    scrambled.loc[later, "consumption_mw"] = scrambled.loc[later, "consumption_mw"] * 1.3
+    dirty = backtest(scrambled, temps, start, end, model_cfg=model_cfg, training_days=60)
+    # The first day's forecast was issued before any scrambled hour: had the block's model been
+    # trained on the scrambled actuals, it would differ. Later days' lags see them, legitimately.
+    first_day = clean.hourly["target_date"] == pd.Timestamp("2020-05-04")
+    pd.testing.assert_series_equal(
+        clean.hourly["model"][first_day], dirty.hourly["model"][first_day]
+    )
+    assert not clean.hourly["model"][~first_day].equals(dirty.hourly["model"][~first_day])
+    assert not clean.hourly["actual"].equals(dirty.hourly["actual"])
+
+
+def test_without_rte_forecast_the_entry_is_absent(consumption, temps, model_cfg) -> None:
+    result = backtest(
+        consumption.drop(columns=["forecast_j1_mw"]),
+        temps,
+        date(2020, 5, 4),
+        date(2020, 5, 6),
+        model_cfg=model_cfg,
+        training_days=60,
+    )
+    assert "rte_j1" not in metrics_of(result.hourly)["hourly"]
+    assert any("RTE J-1" in n for n in result.notes)
+
+
+def test_backtest_cli_reads_the_warehouse_and_writes_reports(
+    forecast_settings, consumption, temps, tmp_path, capsys
+) -> None:
+    wh = DuckDBWarehouse(forecast_settings.duckdb_path)
+    load_consumption(wh, forecast_settings, consumption)
+    load_observed(wh, forecast_settings, temps)
+    assert backtest_cli(date(2020, 5, 11), date(2020, 5, 17), str(tmp_path / "reports")) == 0
+    stem = tmp_path / "reports" / "backtest_2020-05-11_2020-05-17"
+    body = json.loads(stem.with_suffix(".json").read_text())
+    for level in ("hourly", "daily"):
+        assert set(body[level]) == {"model", "rte_j1", "naive_week", "linear_regression"}
+        assert all(set(v) == KEYS for v in body[level].values())
+    assert any("observed temperatures stand in" in n for n in body["notes"])
+    assert "| RTE J-1 |" in stem.with_suffix(".md").read_text()
+    assert stem.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
+    assert "hourly MAPE" in capsys.readouterr().out
+
+
+def test_backtest_cli_without_data_fails_clearly(forecast_settings, tmp_path, capsys) -> None:
+    assert backtest_cli(date(2020, 5, 11), date(2020, 5, 17), str(tmp_path)) == 1
+    assert "energy_mix_hourly does not exist" in capsys.readouterr().err
