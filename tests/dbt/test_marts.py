@@ -442,10 +442,18 @@ def test_gas_change_and_fill_level(synthetic: dict) -> None:
     source = gas[gas["pits"] == "Centre"].set_index("date")["stock_fin_de_journee"]
     np.testing.assert_allclose(centre["stock_change_gwh"].iloc[1:], source.diff().iloc[1:])
     assert pd.isna(centre["stock_change_gwh"].iloc[0])
-    # No capacity is seeded: fill level is against the highest stock the group reported.
+    # Centre has no seeded capacity: fill level is against the highest stock it reported.
     assert set(centre["capacity_basis"]) == {"observed_max"}
     np.testing.assert_allclose(centre["working_capacity_gwh"], source.max())
     np.testing.assert_allclose(centre["fill_level_pct"], source / source.max() * 100)
+    # Teréga's capacity is seeded (34 TWh); the national capacity sums the groups'.
+    terega = gas_mart[gas_mart["storage_group"] == "Teréga"]
+    assert set(terega["capacity_basis"]) == {"seed"}
+    np.testing.assert_allclose(terega["fill_level_pct"], terega["stock_gwh"] / 34_000 * 100)
+    france = gas_mart[gas_mart["level"] == "national"]
+    assert set(france["capacity_basis"]) == {"mixed"}
+    maxima = gas.groupby("pits")["stock_fin_de_journee"].max().drop("Teréga")
+    np.testing.assert_allclose(france["working_capacity_gwh"], maxima.sum() + 34_000)
     daily = _mart(synthetic["warehouse"], "daily_merged", "date").set_index("date")
     national = gas_mart[gas_mart["level"] == "national"].set_index("gas_day")["stock_gwh"]
     np.testing.assert_allclose(daily.loc[national.index, "gas_stock_gwh"], national)
