@@ -9,10 +9,10 @@ insert_overwrite on BigQuery, with the macro override of dbt/macros/bigquery/) r
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from datetime import date
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,7 +20,7 @@ import pytest
 
 from flows.bigquery import BigQueryWarehouse
 from flows.odre.schemas import ECO2MIX_CONS_DEF, ECO2MIX_TR, GAS_STORAGE, TEMPERATURE, Dataset
-from flows.settings import Settings
+from flows.settings import PROJECT_ROOT, Settings
 from flows.transform import run_dbt_build
 from flows.warehouse import DuckDBWarehouse, Warehouse
 from tests.dbt.test_marts import (
@@ -196,8 +196,46 @@ def test_incremental_revision_matches(builds: dict) -> None:
     compare_marts(builds)
 
 
-def test_profiles_name_no_environment_resources() -> None:
-    text = (Path(__file__).resolve().parents[2] / "dbt" / "profiles.yml").read_text()
-    for target in ("dev:", "prod:", "emulator:"):
-        assert target in text
-    assert "env_var('AGGREGAT_GCP_PROJECT')" in text
+def render_target(target: str):
+    """The credentials dbt renders from dbt/profiles.yml for a target (no connection made)."""
+    from argparse import Namespace
+
+    from dbt.config.profile import Profile, read_profile
+    from dbt.config.renderer import ProfileRenderer
+    from dbt.flags import set_from_args
+    from dbt_common.context import set_invocation_context
+
+    set_from_args(Namespace(), {})
+    set_invocation_context(os.environ)
+    raw = read_profile(str(PROJECT_ROOT / "dbt"))
+    return Profile.from_raw_profiles(raw, "aggregat", ProfileRenderer({}), target).credentials
+
+
+@pytest.mark.parametrize("target", ["dev", "prod"])
+def test_environment_targets_come_from_the_settings(monkeypatch, target: str) -> None:
+    for key in list(os.environ):
+        if key.startswith("AGGREGAT_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("AGGREGAT_GCP_PROJECT", f"acme-energy-{target}")
+    monkeypatch.setenv("AGGREGAT_DEVELOPMENT_DATASET", f"development_{target}")
+    monkeypatch.setenv("AGGREGAT_BIGQUERY_LOCATION", "europe-west1")
+    oauth = render_target(target)
+    assert (oauth.method, oauth.database, oauth.schema, oauth.location) == (
+        "oauth",
+        f"acme-energy-{target}",
+        f"development_{target}",
+        "europe-west1",
+    )
+    monkeypatch.setenv("AGGREGAT_GCP_CREDENTIALS_FILE", "/keys/worker.json")
+    keyed = render_target(target)
+    assert (keyed.method, keyed.keyfile) == ("service-account", "/keys/worker.json")
+
+
+def test_emulator_target_never_retries(monkeypatch) -> None:
+    monkeypatch.setenv("AGGREGAT_BIGQUERY_API_ENDPOINT", "http://127.0.0.1:9999")
+    emulator = render_target("emulator")
+    assert (emulator.method, emulator.api_endpoint, emulator.job_retries) == (
+        "oauth-secrets",
+        "http://127.0.0.1:9999",
+        0,
+    )
