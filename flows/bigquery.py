@@ -111,11 +111,21 @@ def swap_statements(table: str, spec: TableSpec, temp: str, days: set[date]) -> 
 class BigQueryWarehouse(Warehouse):
     """Tables in datasets of one BigQuery project, loaded by day-partition swaps."""
 
-    def __init__(self, client: bigquery.Client, location: str, job_timeout: float = 900.0) -> None:
+    def __init__(
+        self,
+        client: bigquery.Client,
+        location: str,
+        job_timeout: float = 900.0,
+        retry_deadline: float = 120.0,
+    ) -> None:
+        from google.cloud.bigquery import DEFAULT_RETRY
+
         self.client = client
         self.project = client.project
         self.location = location
         self.job_timeout = job_timeout
+        # API calls retry transient errors for this long, not the client's default 10 minutes.
+        self.retry = DEFAULT_RETRY.with_deadline(retry_deadline)
         self._datasets: set[str] = set()
 
     @classmethod
@@ -127,6 +137,7 @@ class BigQueryWarehouse(Warehouse):
             bigquery_client(settings),
             location=settings.bigquery_location,
             job_timeout=settings.bigquery_job_timeout_seconds,
+            retry_deadline=4 * settings.gcp_timeout_seconds,
         )
 
     def table_id(self, dataset: str, table: str) -> str:
@@ -137,8 +148,8 @@ class BigQueryWarehouse(Warehouse):
         return f"`{self.table_id(dataset, table)}`"
 
     def _run(self, sql: str) -> pd.DataFrame:
-        job = self.client.query(sql, location=self.location)
-        result = job.result(timeout=self.job_timeout)
+        job = self.client.query(sql, location=self.location, retry=self.retry)
+        result = job.result(timeout=self.job_timeout, retry=self.retry)
         return as_duckdb_frame(result.to_arrow(create_bqstorage_client=False))
 
     # --- tables ---------------------------------------------------------------------------

@@ -288,7 +288,8 @@ class Settings(BaseSettings):
     gcp_timeout_seconds: float = Field(
         30.0,
         description="Longest wait for a GCP endpoint to answer a connection or a check before"
-        " failing (the BigQuery client would otherwise retry for 10 minutes).",
+        " failing; BigQuery API calls retry transient errors for 4 times this (the client's"
+        " default is 10 minutes).",
     )
     bigquery_job_timeout_seconds: float = Field(
         900.0, description="Longest wait for one BigQuery load or query job."
