@@ -9,9 +9,14 @@ named, instead of the Google clients' default of retrying for up to ten minutes.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -123,6 +128,35 @@ def credentials_and_project(settings: Settings) -> tuple[Credentials, str]:
     else:
         credentials, found = _default_credentials()
     return credentials, check_project(settings.gcp_project or found)
+
+
+@contextmanager
+def service_account_keyfile(settings: Settings) -> Iterator[Path | None]:
+    """A key file for tools that want a path (dbt's `service-account` method), or None for ADC.
+
+    A GcpCredentials block's key is written to a private temporary file, removed on exit.
+    """
+    if settings.gcp_credentials_block:
+        from prefect_gcp import GcpCredentials
+
+        try:
+            block = GcpCredentials.load(settings.gcp_credentials_block)
+        except Exception as exc:
+            raise GcpConfigError(
+                f"cannot load the GcpCredentials block {settings.gcp_credentials_block!r}: {exc}"
+            ) from exc
+        if block.service_account_info is not None:
+            fd, name = tempfile.mkstemp(prefix="aggregat-key-", suffix=".json")  # mode 0600
+            try:
+                with os.fdopen(fd, "w") as fh:
+                    json.dump(block.service_account_info.get_secret_value(), fh)
+                yield Path(name)
+            finally:
+                Path(name).unlink(missing_ok=True)
+            return
+        yield Path(block.service_account_file) if block.service_account_file else None
+        return
+    yield Path(settings.gcp_credentials_file) if settings.gcp_credentials_file else None
 
 
 def storage_endpoint(settings: Settings) -> str | None:

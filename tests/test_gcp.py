@@ -17,6 +17,7 @@ from flows.gcp import (
     check_endpoint,
     check_project,
     credentials_and_project,
+    service_account_keyfile,
     storage_client,
 )
 from tests.gcp.emulators import closed_endpoint
@@ -60,6 +61,14 @@ def test_key_file_gives_its_service_account_and_project(settings, tmp_path, no_a
         update={"profile": "gcp", "gcp_credentials_file": key, "gcp_project": "acme-energy-prod"}
     )
     assert credentials_and_project(explicit)[1] == "acme-energy-prod"
+
+
+def test_keyfile_for_tools_is_the_configured_one_or_none(settings, tmp_path):
+    with service_account_keyfile(settings) as key:
+        assert key is None  # Application Default Credentials
+    configured = settings.model_copy(update={"gcp_credentials_file": tmp_path / "k.json"})
+    with service_account_keyfile(configured) as key:
+        assert key == tmp_path / "k.json"
 
 
 def test_adc_from_google_application_credentials(settings, tmp_path, monkeypatch):
@@ -111,6 +120,12 @@ def test_credentials_block(settings, prefect_server, no_ambient_credentials):
     )
     assert isinstance(credentials, service_account.Credentials)
     assert project == "acme-energy-prod"
+    with service_account_keyfile(
+        settings.model_copy(update={"gcp_credentials_block": name})
+    ) as key:
+        assert json.loads(key.read_text())["project_id"] == "acme-energy-dev"
+        assert key.stat().st_mode & 0o077 == 0  # readable by this user only
+    assert not key.exists()
     missing = settings.model_copy(
         update={"profile": "gcp", "gcp_credentials_block": "no-such-block"}
     )
