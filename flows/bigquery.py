@@ -273,6 +273,8 @@ class BigQueryWarehouse(Warehouse):
                     raise WarehouseError(
                         f"table {spec.name}: load of {uris[:3]} failed: {exc}"
                     ) from exc
+                # Load jobs are all-or-nothing on BigQuery; emptying the table costs nothing.
+                self._run(f"delete from `{temp}` where true")
                 self._load_frame(temp, spec, _check_frame(spec, fallback(), days))
             self._check_days(temp, spec, days)
             loaded = self._count(temp)

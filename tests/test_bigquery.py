@@ -22,7 +22,7 @@ from flows.staging import LakeSource, load_changed
 from flows.warehouse import TableSpec, WarehouseError, open_warehouse
 from tests.gcp.emulators import closed_endpoint
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 SPEC = TableSpec(
     "obs",

@@ -17,7 +17,7 @@ from flows.lake import GcsLake, Lake, LakeError, LocalLake, open_lake
 from tests.gcp.emulators import closed_endpoint
 from tests.gcp.proxy import FaultyProxy
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 
 @pytest.fixture
