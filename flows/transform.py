@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -186,6 +186,14 @@ def _message(result: Any) -> str:
     return text[:500]
 
 
+def _keyfile(settings: Settings) -> AbstractContextManager[Path | None]:
+    if settings.profile != "gcp":
+        return nullcontext(None)
+    from flows.gcp import service_account_keyfile
+
+    return service_account_keyfile(settings)
+
+
 def run_dbt_build(
     settings: Settings,
     select: str | None = None,
@@ -202,8 +210,13 @@ def run_dbt_build(
     target = settings.resolved_dbt_target
     args = build_arguments(settings, select, full_refresh, artifacts_dir)
     started = time.monotonic()
-    with _environment(dbt_environment(settings)):
-        outcome = dbtRunner().invoke(args)
+    env = dbt_environment(settings)
+    with _keyfile(settings) as key:
+        if key is not None:
+            # The worker holds its key in a credentials block; dbt-bigquery wants a file.
+            env["AGGREGAT_GCP_CREDENTIALS_FILE"] = str(key)
+        with _environment(env):
+            outcome = dbtRunner().invoke(args)
     elapsed = time.monotonic() - started
     results = getattr(outcome.result, "results", None)
     if outcome.exception is not None or results is None:
