@@ -181,9 +181,9 @@ class Settings(BaseSettings):
     forecast_p50_objective: Literal["l2", "quantile"] = Field(
         "l2", description="LightGBM objective of the P50 model: `l2` (mean) or `quantile` (median)."
     )
-    forecast_num_boost_round: int = Field(400, description="LightGBM boosting rounds per model.")
+    forecast_num_boost_round: int = Field(600, description="LightGBM boosting rounds per model.")
     forecast_learning_rate: float = Field(0.05, description="LightGBM learning rate.")
-    forecast_num_leaves: int = Field(63, description="LightGBM leaves per tree.")
+    forecast_num_leaves: int = Field(31, description="LightGBM leaves per tree.")
     forecast_min_data_in_leaf: int = Field(40, description="LightGBM minimum rows per leaf.")
     forecast_feature_fraction: float = Field(
         0.9, description="LightGBM share of features per tree."
@@ -229,15 +229,20 @@ class Settings(BaseSettings):
         "01", description="Grid of that weather model (as in the weather tables' `grid`)."
     )
     forecast_weather_max_age_hours: int = Field(
-        36, description="A weather run older than this at issue time is stale: no prediction."
+        30, description="A weather run older than this at issue time is stale: no prediction."
     )
     forecast_temperature_warmup_days: int = Field(
         7, description="Days of temperature before the issue day used to smooth temperatures."
     )
     forecast_smoothing_alpha: float = Field(
-        0.5,
+        0.3,
         description="Exponential smoothing weight of the day's temperature (thermal inertia of"
-        " buildings: 0.5 is a time constant of about a day and a half).",
+        " buildings: 0.3 is a time constant of about two and a half days).",
+    )
+    forecast_regional_temperatures: bool = Field(
+        False,
+        description="Give the model each region's temperature besides the national"
+        " population-weighted ones (off: the 2019 backtest was better without them).",
     )
     forecast_heating_base_c: float = Field(15.0, description="Base of heating degrees, °C.")
     forecast_cooling_base_c: float = Field(20.0, description="Base of cooling degrees, °C.")

@@ -52,9 +52,10 @@ class FeatureConfig:
     horizon_days: int = 2
     consumption_delay_hours: int = 1
     warmup_days: int = 7
-    smoothing_alpha: float = 0.5
+    smoothing_alpha: float = 0.3
     heating_base_c: float = 15.0
     cooling_base_c: float = 20.0
+    regional_temperatures: bool = False
 
     @classmethod
     def from_settings(cls, settings: Settings) -> FeatureConfig:
@@ -68,6 +69,7 @@ class FeatureConfig:
             smoothing_alpha=settings.forecast_smoothing_alpha,
             heating_base_c=settings.forecast_heating_base_c,
             cooling_base_c=settings.forecast_cooling_base_c,
+            regional_temperatures=settings.forecast_regional_temperatures,
         )
 
     @property
@@ -376,7 +378,12 @@ def build_features(
     out = out.merge(lagday, on="issue_date", how="left")
     out["t_mean_week"] = weekly.reindex(out["issue_date"]).to_numpy()
     out["t_smooth_delta_d1"] = out["t_smooth"] - out["t_smooth_d1"]
-    del cols
+    # A daily cycle between the day's min and max (coolest near dawn, warmest mid-afternoon).
+    cycle = (out["t_max"] - out["t_min"]) / 2 * np.cos(2 * np.pi * (out["hour_local"] - 15) / 24)
+    out["t_hour"] = out["t_mean"] + cycle
+    out["t_hour_smooth"] = out["t_smooth"] + cycle
+    if not cfg.regional_temperatures:
+        out = out.drop(columns=[c for c in cols if c.startswith("t_region_")])
     if weather_hourly is not None:
         hourly = weather_hourly.copy()
         hourly["issue_date"] = days(hourly["issue_date"]).to_numpy()

@@ -25,9 +25,9 @@ class ModelConfig:
 
     quantiles: tuple[float, ...] = (0.1, 0.5, 0.9)
     p50_objective: str = "l2"
-    num_boost_round: int = 400
+    num_boost_round: int = 600
     learning_rate: float = 0.05
-    num_leaves: int = 63
+    num_leaves: int = 31
     min_data_in_leaf: int = 40
     feature_fraction: float = 0.9
     lambda_l2: float = 1.0

@@ -112,9 +112,7 @@ def test_features_are_complete_on_clean_data(consumption, temps, feature_cfg) ->
     names = feature_names(features)
     require_complete(features, names)
     assert len(features) == 48
-    assert {"lag_week", "lag_mean_week", "t_smooth", "hdd", "is_holiday", "t_region_11"} <= set(
-        names
-    )
+    assert {"lag_week", "lag_mean_week", "t_smooth", "hdd", "is_holiday", "t_hour"} <= set(names)
 
 
 def test_a_hole_in_consumption_makes_incomplete_features_named(
@@ -180,3 +178,12 @@ def test_lags_never_reach_past_the_issue_time(consumption, temps, feature_cfg) -
     assert late.any()
     assert features.loc[late, "lag_week"].isna().all()
     assert features.loc[~late, "lag_week"].notna().all()
+
+
+def test_regional_temperatures_are_a_setting(consumption, temps) -> None:
+    plain = build_features([ISSUE], consumption, temps, FeatureConfig())
+    regional = build_features(
+        [ISSUE], consumption, temps, FeatureConfig(regional_temperatures=True)
+    )
+    assert not any(c.startswith("t_region_") for c in plain.columns)
+    assert {f"t_region_{r}" for r in (11, 93, 94)} <= set(regional.columns)
