@@ -111,8 +111,9 @@ def prediction_temperatures(
 ) -> pd.DataFrame:
     """Daily regional temperatures as known at issue: observed past, the fresh run ahead.
 
-    Days D..D+H come from the latest run (which must be fresh and cover them); past warm-up
-    days from observations, else from the latest earlier run that covered them.
+    Days D+1..D+H come from the latest run (which must be fresh and cover them whole); the
+    warm-up days up to the issue day itself from observations, else from the latest run that
+    covered them (a 00 UTC run does not hold its own local day whole).
     """
     run = select_weather_run(forecasts, issue_day, cfg, max_age_hours, what)
     fc = forecasts.copy()
@@ -121,19 +122,18 @@ def prediction_temperatures(
     fc = fc[fc["run_time"] <= issue_time_utc(issue_day, cfg)]
     cols = ["date", "code_insee_region", "tmin", "tmax", "tmoy"]
     d0 = as_day(issue_day)
-    ahead_days = pd.date_range(d0, d0 + cfg.horizon_days * DAY)
+    ahead_days = pd.date_range(d0 + DAY, d0 + cfg.horizon_days * DAY)
     ahead = fc[(fc["run_time"] == run) & fc["date"].isin(ahead_days)]
     _require_regions(ahead, ahead_days, f"{what} run {run} UTC")
-    past_days = pd.date_range(d0 - cfg.warmup_days * DAY, d0 - DAY)
+    past_days = pd.date_range(d0 - cfg.warmup_days * DAY, d0)
     obs = observed.copy()
     obs["date"] = days(obs["date"]).to_numpy()
     obs = obs[obs["date"].isin(past_days) & obs[["tmin", "tmax", "tmoy"]].notna().all(axis=1)]
     full_obs = obs.groupby("date")["code_insee_region"].nunique()
     obs_days = set(full_obs[full_obs >= len(REGION_CODES)].index)
     older = fc[fc["date"].isin(past_days) & ~fc["date"].isin(obs_days)]
-    older = older.sort_values("run_time").drop_duplicates(
-        ["date", "code_insee_region"], keep="last"
-    )
+    older = older.dropna(subset=["tmin", "tmax", "tmoy"])
+    older = older.sort_values("run_time").drop_duplicates(["date", "code_insee_region"], keep="last")
     past = pd.concat([obs[obs["date"].isin(obs_days)][cols], older[cols]], ignore_index=True)
     _require_regions(past, past_days, "observed temperatures and earlier weather runs")
     return pd.concat([past, ahead[cols]], ignore_index=True)

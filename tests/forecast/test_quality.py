@@ -88,3 +88,14 @@ def test_past_days_fall_back_to_earlier_runs(temps, feature_cfg) -> None:
         prediction_temperatures(
             observed, make_forecast_runs(temps, [ISSUE]), ISSUE, feature_cfg, 30
         )
+
+
+def test_a_run_without_its_own_day_uses_the_previous_run_for_it(temps, feature_cfg) -> None:
+    """A 00 UTC run does not hold its own local day whole: the day before's run covers it."""
+    observed = temps[pd.to_datetime(temps["date"]) < pd.Timestamp(ISSUE)]
+    runs = make_forecast_runs(temps, [date(2020, 4, 19), ISSUE])
+    own_day = (runs["run_time"] == pd.Timestamp(ISSUE)) & (
+        pd.to_datetime(runs["date"]) == pd.Timestamp(ISSUE)
+    )
+    out = prediction_temperatures(observed, runs[~own_day], ISSUE, feature_cfg, 30)
+    assert out.groupby("date").size().eq(13).all() and len(out) == 13 * 10

@@ -1,0 +1,94 @@
+"""Warehouse reads: only the window a step needs; archived forecasts as each issue day saw them."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+import pytest
+
+from flows.forecast import inputs
+from flows.forecast.features import FeatureConfig
+from flows.forecast.flows import load_prediction_inputs
+from flows.forecast.training import TrainingWindow, fit_challenger
+from flows.warehouse import DuckDBWarehouse
+from tests.forecast.synthetic import load_consumption, load_observed, load_runs, make_forecast_runs
+
+ISSUE = date(2020, 5, 4)
+
+
+@pytest.fixture
+def wh(forecast_settings, consumption, temps):
+    wh = DuckDBWarehouse(forecast_settings.duckdb_path)
+    load_consumption(wh, forecast_settings, consumption)
+    load_observed(wh, forecast_settings, temps[pd.to_datetime(temps["date"]) < pd.Timestamp(ISSUE)])
+    load_runs(
+        wh,
+        forecast_settings,
+        make_forecast_runs(temps, list(pd.date_range("2020-01-01", "2020-05-10").date)),
+    )
+    return wh
+
+
+def test_reads_are_bounded_by_their_window(wh, forecast_settings) -> None:
+    frame = inputs.read_consumption(
+        wh, forecast_settings, pd.Timestamp("2020-04-01 00:00"), pd.Timestamp("2020-04-02 00:00")
+    )
+    assert len(frame) == 24 and frame["hour_utc"].min() == pd.Timestamp("2020-04-01 00:00")
+    temps = inputs.read_observed_temperatures(
+        wh, forecast_settings, date(2020, 4, 1), date(2020, 4, 3)
+    )
+    assert len(temps) == 3 * 13
+    runs = inputs.read_forecast_temperatures(
+        wh,
+        forecast_settings,
+        date(2020, 4, 1),
+        date(2020, 4, 1),
+        date(2020, 4, 1),
+        date(2020, 4, 30),
+    )
+    assert set(runs["run_time"]) == {pd.Timestamp("2020-04-01")} and len(runs) == 4 * 13
+
+
+def test_prediction_ignores_bad_history_outside_its_window(
+    wh, forecast_settings, consumption
+) -> None:
+    """A broken day two months back cannot reach a prediction: it reads the recent weeks only."""
+    old = consumption[consumption["hour_utc"].dt.date == date(2020, 3, 2)]
+    wh.query(
+        f"insert into {forecast_settings.production_dataset}.energy_mix_hourly (hour_utc, date_local, consumption_mw)"
+        f" select hour_utc, date '2020-03-02', 1 from (select unnest([{', '.join(repr(str(h)) for h in old['hour_utc'])}])::timestamp as hour_utc)"
+    )
+    consumption_window, temps = load_prediction_inputs.fn(ISSUE)
+    assert consumption_window["hour_utc"].min() >= pd.Timestamp("2020-04-25")
+    assert pd.to_datetime(temps["date"]).min() == pd.Timestamp("2020-04-27")
+
+
+def test_missing_table_is_named(forecast_settings) -> None:
+    wh = DuckDBWarehouse(forecast_settings.duckdb_path)
+    with pytest.raises(
+        inputs.InputMissingError, match="production.energy_mix_hourly does not exist"
+    ):
+        inputs.read_consumption(
+            wh, forecast_settings, pd.Timestamp("2020-01-01"), pd.Timestamp("2020-01-02")
+        )
+
+
+def test_archived_forecasts_train_a_model_with_the_same_schema(
+    wh, forecast_settings, consumption, model_cfg
+) -> None:
+    archived = inputs.archived_forecast_temperatures(
+        wh, forecast_settings, date(2020, 2, 1), date(2020, 5, 3)
+    )
+    one = archived[archived["issue_date"] == pd.Timestamp("2020-04-10")]
+    # Its own run from the issue day on, earlier runs before it.
+    assert pd.to_datetime(one["date"]).min() == pd.Timestamp("2020-04-02")
+    assert pd.to_datetime(one["date"]).max() == pd.Timestamp("2020-04-13")
+    assert one.groupby("date").size().eq(13).all()
+    assert inputs.archived_forecast_days(wh, forecast_settings) == 131
+    window = TrainingWindow.of(ISSUE, 80, 2)
+    challenger = fit_challenger(
+        consumption, archived, ISSUE, FeatureConfig(), model_cfg, window, 28, "archived_forecasts"
+    )
+    assert challenger.meta.temperatures == "archived_forecasts"
+    assert challenger.meta.metrics["holdout_mape"] < 8
