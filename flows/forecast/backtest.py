@@ -27,7 +27,7 @@ from flows.forecast.features import (
     last_known_hour_utc,
     normalize_consumption,
 )
-from flows.forecast.model import ModelConfig, train_model
+from flows.forecast.model import ModelConfig, band_scale, train_model
 
 log = logging.getLogger(__name__)
 
@@ -167,11 +167,20 @@ def backtest(
         complete = test[names].notna().all(axis=1)
         if (~complete).any():
             notes.append(f"block {origin.date()}: {int((~complete).sum())} hours lack features")
+        # Calibrate the band on earlier blocks' out-of-sample forecasts whose actuals are known.
+        model.band_scale = _rolling_band_scale(preds, known)
         quant = model.predict(test[complete])
         for col in ("p10", "p90"):
             test[col] = np.nan
         for col in quant.columns:
             test.loc[complete, "model" if col == "p50_mw" else col[:-3]] = quant[col]
+        if "p10_mw" in quant.columns:
+            model.band_scale = (1.0, 1.0)
+            raw = model.predict(test[complete])
+            test.loc[complete, "raw_p10"] = raw["p10_mw"]
+            test.loc[complete, "raw_p90"] = raw["p90_mw"]
+        else:
+            test["raw_p10"] = test["raw_p90"] = np.nan
         coef = fit_linear(train, train["actual"])
         test["linear_regression"] = predict_linear(test, coef)
         preds.append(test)
@@ -195,6 +204,16 @@ def backtest(
         train_seconds=train_seconds,
         notes=notes,
     )
+
+
+def _rolling_band_scale(blocks: list[pd.DataFrame], known: pd.Timestamp) -> tuple[float, float]:
+    """Band scale from the last 4 weeks of earlier blocks' raw bands, actuals known by now."""
+    if not blocks:
+        return (1.0, 1.0)
+    past = pd.concat(blocks[-4:], ignore_index=True)
+    past = past[(past["hour_utc"] <= known) & past["raw_p10"].notna()]
+    raw = past[["raw_p10", "model", "raw_p90"]].set_axis(["p10_mw", "p50_mw", "p90_mw"], axis=1)
+    return band_scale(raw, past["actual"])
 
 
 def coverage(hourly: pd.DataFrame) -> float:

@@ -133,7 +133,9 @@ def prediction_temperatures(
     obs_days = set(full_obs[full_obs >= len(REGION_CODES)].index)
     older = fc[fc["date"].isin(past_days) & ~fc["date"].isin(obs_days)]
     older = older.dropna(subset=["tmin", "tmax", "tmoy"])
-    older = older.sort_values("run_time").drop_duplicates(["date", "code_insee_region"], keep="last")
+    older = older.sort_values("run_time").drop_duplicates(
+        ["date", "code_insee_region"], keep="last"
+    )
     past = pd.concat([obs[obs["date"].isin(obs_days)][cols], older[cols]], ignore_index=True)
     _require_regions(past, past_days, "observed temperatures and earlier weather runs")
     return pd.concat([past, ahead[cols]], ignore_index=True)

@@ -23,7 +23,13 @@ from flows.forecast.features import (
     feature_names,
     incomplete_rows,
 )
-from flows.forecast.model import ConsumptionModel, ModelConfig, ModelError, train_model
+from flows.forecast.model import (
+    ConsumptionModel,
+    ModelConfig,
+    ModelError,
+    band_scale,
+    train_model,
+)
 from flows.forecast.registry import ModelMetadata, data_fingerprint, new_version
 
 
@@ -119,5 +125,22 @@ def fit_challenger(
         params={"model": asdict(model_cfg), "features": asdict(feature_cfg)},
         temperatures=temperatures_kind,
     )
-    meta.metrics = {"holdout_mape": mape(model, holdout), "holdout_rows": int(len(holdout))}
+    scored = holdout[holdout[names].notna().all(axis=1) & holdout["actual"].notna()]
+    if len(scored) and len(model.boosters) == 3:
+        model.band_scale = band_scale(model.predict(scored), scored["actual"])
+    meta.band_scale = list(model.band_scale)
+    meta.metrics = {
+        "holdout_mape": mape(model, holdout),
+        "holdout_rows": int(len(holdout)),
+        "holdout_p10_p90_coverage": _coverage(model, scored),
+    }
     return Challenger(model=model, meta=meta, holdout=holdout)
+
+
+def _coverage(model: ConsumptionModel, rows: pd.DataFrame) -> float | None:
+    """Share of held-out actuals within [P10, P90] once calibrated (in sample for the scale)."""
+    if rows.empty or len(model.boosters) != 3:
+        return None
+    pred = model.predict(rows)
+    inside = (rows["actual"] >= pred["p10_mw"]) & (rows["actual"] <= pred["p90_mw"])
+    return float(inside.mean())

@@ -51,6 +51,7 @@ def _meta(version: str, names: list[str], feature_set: int = 1) -> ModelMetadata
         params={},
         temperatures="observed",
         metrics={"holdout_mape": 2.0},
+        band_scale=[1.3, 1.6],
     )
 
 
@@ -67,7 +68,10 @@ def test_save_load_roundtrip_and_champion(tmp_path, fitted) -> None:
     assert registry.champion() == "v1"
     loaded, meta = registry.load("v1")
     assert meta.features == names and set(meta.files) == {"p10", "p50", "p90"}
-    pd.testing.assert_frame_equal(loaded.predict(frame.head(48)), model.predict(frame.head(48)))
+    pd.testing.assert_series_equal(
+        loaded.predict(frame.head(48))["p50_mw"], model.predict(frame.head(48))["p50_mw"]
+    )
+    assert loaded.band_scale == (1.3, 1.6)
     keys = registry.lake.list("models/consumption/")
     assert "models/consumption/v1/metadata.json" in keys
     assert "models/consumption/v1/model_p50.txt" in keys
