@@ -258,7 +258,6 @@ class Settings(BaseSettings):
     forecast_daily_table: str = Field(
         "consumption_forecast_daily", description="Production table of daily forecast energy."
     )
-    forecast_reports_dir: Path = Field(Path("reports"), description="Folder of backtest reports.")
 
     # --- deployment (GCP ops: setup_prefect.py) -----------------------------------------
     work_pool_type: Literal["process", "cloud-run-v2"] = Field(

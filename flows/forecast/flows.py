@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pandas as pd
 from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.forecast import inputs
@@ -173,6 +174,12 @@ def train(as_of: date | None = None) -> TrainResult:
     challenger = train_challenger(consumption, temps, kind, as_of, window)
     champion, champion_mape, note = score_champion(challenger)
     decision = register_and_decide(challenger, champion, champion_mape, note)
+    create_markdown_artifact(
+        key="consumption-model-decision",
+        markdown=f"model {challenger.meta.version}: promoted={decision.promoted},"
+        f" {decision.reason}",
+        description="Champion/challenger decision",
+    )
     get_run_logger().info(
         "model %s %s: %s",
         challenger.meta.version,
@@ -321,13 +328,17 @@ def predict(as_of: date | None = None) -> PredictResult:
     get_run_logger().info("forecast issued %s with %s: %d hours", issue_day, meta.version, rows)
     summary = daily[["target_date", "energy_p50_mwh", "peak_p50_mw"]].copy()
     summary["target_date"] = summary["target_date"].astype(str)
-    return PredictResult(
+    result = PredictResult(
         issue_date=issue_day,
         model_version=meta.version,
         rows=rows,
         trained=trained,
         daily=summary.to_dict("records"),
     )
+    create_markdown_artifact(
+        key="consumption-forecast", markdown=_summary(result), description="Forecast issued"
+    )
+    return result
 
 
 def forecast_step(as_of: date) -> dict:
