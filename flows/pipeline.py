@@ -29,6 +29,9 @@ from flows.warehouse import open_warehouse
 STEPS: tuple[str, ...] = ("odre", "weather", "load", "transform", "forecast")
 # A step is skipped when the step it needs failed: the others still run.
 NEEDS: dict[str, str] = {"transform": "load", "forecast": "transform"}
+SKILL_MODELS = (
+    "path:models/staging/forecast path:models/intermediate/forecast path:models/marts/forecast"
+)
 
 
 @dataclass
@@ -129,8 +132,12 @@ def _step_functions(as_of: date) -> dict[str, Callable[[], Any]]:
 
     def forecast() -> Any:
         from flows.forecast.flows import forecast_step
+        from flows.transform import transform as dbt_build
 
-        return forecast_step(as_of=as_of)
+        result = forecast_step(as_of=as_of)
+        # The skill marts read the forecast just written: rebuild them, not the whole project.
+        dbt_build(select=SKILL_MODELS)
+        return result
 
     return {
         "odre": odre,
@@ -244,9 +251,11 @@ def backfill_markdown(start: date, end: date, rows: list[BackfillRow]) -> str:
 
 @flow(name="backfill")
 def backfill(start: date, end: date, offline: bool = False) -> list[BackfillRow]:
-    """Rebuild a date range: re-ingest ODRÉ, rebuild weather from the lake's archive, reload."""
+    """Rebuild a date range: re-ingest ODRÉ, rebuild weather from the lake's archive, reload
+    staging and rebuild the marts."""
     from flows.meteofrance.backfill import backfill_weather
     from flows.odre.flow import ingest_odre
+    from flows.transform import transform
 
     if end < start:
         raise ValueError(f"backfill end {end} is before start {start}")
@@ -260,6 +269,7 @@ def backfill(start: date, end: date, offline: bool = False) -> list[BackfillRow]
     for r in backfill_weather(start, end, offline=offline):
         rows.append(BackfillRow(r.day, r.product, r.status, r.detail))
     load_staging()
+    transform()
     for r in rows:
         logger.info("%s %s: %s %s", r.day, r.product, r.status, r.detail)
     create_markdown_artifact(
@@ -277,11 +287,15 @@ def print_production_tables(settings: Settings) -> None:
         from flows.transform import production_tables
 
         tables = production_tables(settings)
+        # The forecast tables are written by Python, not dbt: name them too.
+        catalog = tables[0].rsplit(".", 2)[0] if tables else ""
+        for name in (settings.forecast_table, settings.forecast_daily_table):
+            tables.append(f"{catalog}.{settings.production_dataset}.{name}".lstrip("."))
     except Exception:  # noqa: BLE001 - a summary must not fail on a missing warehouse
         return
     where = settings.duckdb_path if settings.profile == "local" else settings.gcp_project
     print(f"\nProduction tables ({settings.profile}: {where}):")
-    for name in tables:
+    for name in sorted(tables):
         print(f"  {name}")
 
 

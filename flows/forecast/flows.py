@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 import pandas as pd
@@ -66,6 +66,11 @@ class PredictResult:
     rows: int
     trained: TrainResult | None = None
     daily: list[dict] = field(default_factory=list)
+
+    def describe(self) -> str:
+        """Human lines for the pipeline's run summary."""
+        lines = [_summary(self.trained)] if self.trained else []
+        return "\n".join([*lines, _summary(self)])
 
 
 def today_local(settings: Settings) -> date:
@@ -341,12 +346,9 @@ def predict(as_of: date | None = None) -> PredictResult:
     return result
 
 
-def forecast_step(as_of: date) -> dict:
+def forecast_step(as_of: date) -> PredictResult:
     """The daily pipeline's forecast step: train if no champion, then predict."""
-    result = predict(as_of=as_of)
-    out = asdict(result)
-    out["issue_date"] = result.issue_date.isoformat()
-    return out
+    return predict(as_of=as_of)
 
 
 def forecast_cli(command: str, as_of: date | None) -> int:

@@ -49,7 +49,8 @@ def test_predict_trains_first_then_reissuing_replaces_rows(
     assert registry.champion() == first.model_version
 
     again = forecast_step(ISSUE)
-    assert again["trained"] is None and again["rows"] == 48
+    assert again.trained is None and again.rows == 48
+    assert f"forecast issued {ISSUE}" in again.describe()
     assert _count(warehouse, forecast_settings, "consumption_forecast") == 48
     assert _count(warehouse, forecast_settings, "consumption_forecast_daily") == 2
 
