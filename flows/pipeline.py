@@ -93,7 +93,20 @@ def load_staging(since: date | None = None) -> list[LoadResult]:
     results = [load_source(source, since) for source in lake_sources()]
     for r in results:
         logger.info("%s: %d day partitions replaced, %d rows", r.table, len(r.days), r.rows)
+    create_markdown_artifact(
+        key="load-staging", markdown=load_markdown(results), description="Partitions replaced"
+    )
     return results
+
+
+def load_markdown(results: list[LoadResult]) -> str:
+    """The staging tables and the day partitions a load replaced."""
+    lines = ["# Staging load", "", "| table | days replaced | rows | days |", "|---|---|---|---|"]
+    for r in results:
+        days = ", ".join(d.isoformat() for d in r.days[:31])
+        more = f" … and {len(r.days) - 31} more" if len(r.days) > 31 else ""
+        lines.append(f"| {r.table} | {len(r.days)} | {r.rows} | {days}{more} |")
+    return "\n".join(lines)
 
 
 def describe(result: Any) -> str:

@@ -121,3 +121,11 @@ def test_load_staging_and_daily_pipeline_under_prefect(
     assert outcomes == {"odre": "failed", "load": "ok"}
     wh = open_warehouse(settings)
     assert wh.query("select v from staging.obs")["v"].tolist() == [1.5]
+
+
+def test_load_markdown_lists_tables_and_days() -> None:
+    from flows.pipeline import load_markdown
+
+    text = load_markdown([LoadResult("odre__x", [AS_OF], 96), LoadResult("odre__y", [], 0)])
+    assert "| odre__x | 1 | 96 | 2025-03-30 |" in text
+    assert "| odre__y | 0 | 0 |  |" in text
