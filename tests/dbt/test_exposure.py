@@ -1,0 +1,20 @@
+"""The dashboard is declared as a dbt exposure over every production mart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+DBT = Path(__file__).resolve().parents[2] / "dbt"
+
+
+def test_the_dashboard_exposure_depends_on_every_mart() -> None:
+    spec = yaml.safe_load((DBT / "models/marts/_dashboard__exposures.yml").read_text())
+    (dashboard,) = spec["exposures"]
+    assert dashboard["type"] == "dashboard" and dashboard["description"].strip()
+    refs = {d.removeprefix("ref('").removesuffix("')") for d in dashboard["depends_on"]}
+    marts = {p.stem for p in (DBT / "models/marts").rglob("*.sql")}
+    # The run splits (current run, recent, history) are for the forecast's cheap reads.
+    unused = {"weather_forecast_current_run", "weather_forecast_recent", "weather_forecast_history"}
+    assert marts - unused <= refs
