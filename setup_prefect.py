@@ -38,7 +38,7 @@ PREFECT_YAML = PROJECT_ROOT / "prefect.yaml"
 IMAGE_CODE_DIR = "/opt/aggregat"
 # Tag of the training run started by this script (to find one still waiting on a re-run).
 SETUP_TAG = "aggregat-setup"
-TRAIN_ENTRYPOINT = "flows/forecast/flows.py:train"
+TRAIN_ENTRYPOINT = "flows/forecast/flow.py:train"
 # Settings that configure this script only and never reach the flows.
 SETUP_ONLY_FIELDS = {
     "failure_webhook_url",

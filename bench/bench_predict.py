@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 SAMPLES = ROOT.parent / "shared" / "samples" / "odre"
 
-from flows.forecast import flows as forecast_flows  # noqa: E402
+from flows.forecast import flow as forecast_flows  # noqa: E402
 from flows.forecast.backtest import backtest  # noqa: E402
 from flows.forecast.features import FeatureConfig  # noqa: E402
 from flows.forecast.model import ModelConfig  # noqa: E402

@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         from flows.meteofrance.inspect import decode_grib_cli
 
         return decode_grib_cli(args.file)
-    from flows.forecast.flows import forecast_cli
+    from flows.forecast.flow import forecast_cli
 
     return forecast_cli(args.command, as_of=args.as_of)
 

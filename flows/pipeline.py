@@ -144,7 +144,7 @@ def _step_functions(as_of: date) -> dict[str, Callable[[], Any]]:
         return dbt_build()
 
     def forecast() -> Any:
-        from flows.forecast.flows import forecast_step
+        from flows.forecast.flow import forecast_step
         from flows.transform import transform as dbt_build
 
         result = forecast_step(as_of=as_of)

@@ -25,8 +25,8 @@ ENTRYPOINTS = {
     "flows/meteofrance/flow.py:ingest_weather",
     "flows/pipeline.py:load_staging",
     "flows/transform.py:transform",
-    "flows/forecast/flows.py:predict",
-    "flows/forecast/flows.py:train",
+    "flows/forecast/flow.py:predict",
+    "flows/forecast/flow.py:train",
     "flows/pipeline.py:backfill",
     "flows/pipeline.py:daily_pipeline",
 }
@@ -234,7 +234,7 @@ def test_dry_run_prints_the_plan_and_needs_no_server(gcp_env, capsys):
     assert "block aggregat-dev-gcp (GcpCredentials, key file)" in out
     assert "work pool aggregat-dev (process)" in out
     assert (
-        "deployment train-weekly-dev: flows/forecast/flows.py:train {} [0 3 * * 1 Europe/Paris]"
+        "deployment train-weekly-dev: flows/forecast/flow.py:train {} [0 3 * * 1 Europe/Paris]"
         in out
     )
     assert "AGGREGAT_FAILURE_WEBHOOK_URL not set, skipped" in out

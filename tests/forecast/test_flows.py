@@ -8,7 +8,7 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from flows.forecast.flows import forecast_cli, forecast_step, predict, train
+from flows.forecast.flow import forecast_cli, forecast_step, predict, train
 from flows.forecast.quality import DataQualityError
 from flows.forecast.registry import Registry
 from flows.lake import open_lake

@@ -9,7 +9,7 @@ import pytest
 
 from flows.forecast import inputs
 from flows.forecast.features import FeatureConfig
-from flows.forecast.flows import load_prediction_inputs
+from flows.forecast.flow import load_prediction_inputs
 from flows.forecast.training import TrainingWindow, fit_challenger
 from flows.warehouse import DuckDBWarehouse
 from tests.forecast.synthetic import load_consumption, load_observed, load_runs, make_forecast_runs
