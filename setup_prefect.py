@@ -1,26 +1,31 @@
-"""Register aggregat on Prefect for one environment: blocks, work pool, deployments, alerts.
+"""Register aggregat on Prefect for one environment: blocks, work pool, deployments, automations.
 
-    python setup_prefect.py dev|prod [--dry-run] [--check-access] [--no-train]
+    python setup_prefect.py dev|prod [--dry-run] [--check-access] [--no-train] [--file PATH]
 
-Reads the environment's settings from `.env` then `.env.<env>` (and AGGREGAT_* variables),
-checks the credentials and the project before touching anything, then creates or updates:
-the GcpCredentials and GcsBucket blocks and a settings variable, the work pool `aggregat-<env>` (its job
-environment carries the AGGREGAT_* settings, so no deployment names a bucket or a dataset),
-every deployment of prefect.yaml, the failure notification, and finally starts one training
-run so a redeploy never leaves the forecast without a current model. Running it again updates
-the same objects: no duplicates.
+Reads the environment's settings from `.env` then `.env.<env>` (and AGGREGAT_* variables) and
+checks the credentials, the project and that every entrypoint of prefect.yaml imports in a
+fresh interpreter (as a worker loads it) before touching anything. Then it does what
+`prefect deploy` does not: the GcpCredentials block, the work pool `aggregat-<env>` whose job
+environment carries the AGGREGAT_* settings (so no deployment names a bucket or a dataset);
+then it applies prefect.yaml with `prefect deploy --all`, adds the automations (crashed runs
+after a silent heartbeat; failed, crashed and late runs and a pool that is not ready to the
+webhook), and starts one training run so a redeploy never leaves the forecast without a
+current model. Running it again, or `prefect deploy` in between, updates the same objects.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
+import os
 import re
+import subprocess
 import sys
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, get_args
 from uuid import UUID
@@ -38,35 +43,26 @@ PREFECT_YAML = PROJECT_ROOT / "prefect.yaml"
 IMAGE_CODE_DIR = "/opt/aggregat"
 # Tag of the training run started by this script (to find one still waiting on a re-run).
 SETUP_TAG = "aggregat-setup"
-TRAIN_ENTRYPOINT = "flows/forecast/flow.py:train"
-# Settings that configure this script only and never reach the flows.
+TRAIN_FLOW = "forecast-train"
+# The work queue of prefect.yaml's deployments that write the warehouse.
+WAREHOUSE_QUEUE = "warehouse"
+# Settings that configure this script only and never reach the flows as AGGREGAT_*.
 SETUP_ONLY_FIELDS = {
     "failure_webhook_url",
     "work_pool_type",
     "flow_image",
     "cloud_run_region",
     "cloud_run_service_account",
+    "flow_heartbeat_seconds",
+    "late_alert_minutes",
 }
-PLACEHOLDER = re.compile(r"\{\{\s*\$(\w+)\s*\}\}")
+# A run that misses this many heartbeats in a row is taken for dead.
+MISSED_HEARTBEATS = 3
 PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 
 
 class SetupError(RuntimeError):
     """A problem found before any work: the message names the setting or file to fix."""
-
-
-@dataclass(frozen=True)
-class DeploymentSpec:
-    """One deployment of prefect.yaml with the environment's placeholders filled in."""
-
-    name: str
-    entrypoint: str
-    work_pool: str
-    work_queue: str | None
-    description: str = ""
-    parameters: dict[str, Any] = field(default_factory=dict)
-    schedules: list[dict[str, Any]] = field(default_factory=list)
-    tags: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -77,16 +73,12 @@ class Plan:
     settings: Settings
     key_info: dict[str, Any] | None
     code_dir: str
-    deployments: list[DeploymentSpec]
+    prefect_file: Path
+    deployments: list[dict[str, Any]]
 
     @property
     def work_pool(self) -> str:
         return f"aggregat-{self.env}"
-
-    @property
-    def settings_variable(self) -> str:
-        """Prefect variable holding the environment's AGGREGAT_* settings as JSON."""
-        return f"aggregat_{self.env}_settings"
 
     def block_name(self, what: str) -> str:
         return f"aggregat-{self.env}-{what}"
@@ -94,6 +86,11 @@ class Plan:
     @property
     def uses_gcp(self) -> bool:
         return self.settings.profile == "gcp"
+
+    @property
+    def deploy_env(self) -> dict[str, str]:
+        """The variables prefect.yaml's `{{ $NAME }}` placeholders read."""
+        return {"AGGREGAT_ENV": self.env, "AGGREGAT_CODE_DIR": self.code_dir}
 
 
 # --- reading the configuration ---------------------------------------------------------------
@@ -112,54 +109,76 @@ def load_settings(env: str) -> Settings:
     return settings.model_copy(update={"env": env})
 
 
-def load_deployments(env: str, code_dir: str, path: Path | None = None) -> list[DeploymentSpec]:
-    """The deployments of prefect.yaml for one environment (placeholders rendered)."""
-    path = path or PREFECT_YAML
+@contextmanager
+def environment(values: dict[str, str]) -> Iterator[None]:
+    """os.environ with `values` set, restored afterwards."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def read_deployments(path: Path, deploy_env: dict[str, str]) -> list[dict[str, Any]]:
+    """prefect.yaml's deployments as `prefect deploy` renders them for this environment."""
+    from prefect.utilities.templating import apply_values
+
     if not path.is_file():
         raise SetupError(f"deployment file {path} not found")
-    document = yaml.safe_load(path.read_text())
-    values = {"AGGREGAT_ENV": env, "AGGREGAT_CODE_DIR": code_dir}
-    rendered = render(document.get("deployments") or [], values, path)
-    specs = [_spec(entry, path) for entry in rendered]
-    names = [spec.name for spec in specs]
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise SetupError(f"{path.name} is not valid YAML: {exc}") from exc
+    with environment(deploy_env):
+        entries = apply_values(document.get("deployments") or [], {}, remove_notset=False)
+    for entry in entries:
+        for key in ("name", "entrypoint"):
+            if not entry.get(key):
+                raise SetupError(f"{path.name}: deployment {entry.get('name', '?')} has no {key}")
+        if "{{" in json.dumps(entry):
+            raise SetupError(f"{path.name}: deployment {entry['name']} has an unknown placeholder")
+    names = [entry["name"] for entry in entries]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise SetupError(f"{path.name} declares deployments more than once: {duplicates}")
-    return specs
+    return entries
 
 
-def render(template: Any, values: dict[str, str], path: Path) -> Any:
-    """Fill `{{ $NAME }}` placeholders (Prefect's env-var syntax, so `prefect deploy` agrees)."""
-    if isinstance(template, dict):
-        return {key: render(value, values, path) for key, value in template.items()}
-    if isinstance(template, list):
-        return [render(value, values, path) for value in template]
-    if not isinstance(template, str):
-        return template
-
-    def value(match: re.Match[str]) -> str:
-        if match.group(1) not in values:
-            raise SetupError(f"{path.name}: unknown placeholder {match.group(0)}")
-        return values[match.group(1)]
-
-    return PLACEHOLDER.sub(value, template)
-
-
-def _spec(entry: dict[str, Any], path: Path) -> DeploymentSpec:
-    name = entry.get("name")
-    for key in ("name", "entrypoint", "work_pool"):
-        if not entry.get(key):
-            raise SetupError(f"{path.name}: deployment {name or '?'} has no {key}")
-    return DeploymentSpec(
-        name=name,
-        entrypoint=entry["entrypoint"],
-        work_pool=entry["work_pool"]["name"],
-        work_queue=entry["work_pool"].get("work_queue_name"),
-        description=entry.get("description") or "",
-        parameters=entry.get("parameters") or {},
-        schedules=list(entry.get("schedules") or []),
-        tags=list(entry.get("tags") or []),
+def check_entrypoints(entrypoints: Sequence[str]) -> None:
+    """Each entrypoint loads in a fresh interpreter, from the project folder, as a worker does."""
+    code = (
+        "import sys\n"
+        "from prefect.flows import load_flow_from_entrypoint\n"
+        "load_flow_from_entrypoint(sys.argv[1], use_placeholder_flow=False)\n"
     )
+
+    def load(entrypoint: str) -> tuple[str, subprocess.CompletedProcess[str]]:
+        path = PROJECT_ROOT / entrypoint.rsplit(":", 1)[0]
+        if not path.is_file():
+            raise SetupError(f"entrypoint {entrypoint}: file {path} does not exist")
+        done = subprocess.run(
+            [sys.executable, "-c", code, entrypoint],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        return entrypoint, done
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(load, sorted(set(entrypoints))))
+    broken = [(ep, done) for ep, done in results if done.returncode != 0]
+    if broken:
+        lines = [
+            f"{ep}: {(done.stderr.strip().splitlines() or ['exit ' + str(done.returncode)])[-1]}"
+            for ep, done in broken
+        ]
+        raise SetupError("entrypoints that a worker could not load:\n  " + "\n  ".join(lines))
 
 
 # --- checks before any work ------------------------------------------------------------------
@@ -267,40 +286,30 @@ def check_access(plan: Plan) -> None:
         raise SetupError(str(exc)) from exc
 
 
-def lake_bucket(settings: Settings) -> tuple[str, str]:
-    """(bucket, folder) of a gs:// lake URL."""
-    bucket, _, folder = settings.lake_url.removeprefix("gs://").partition("/")
-    return bucket, folder.strip("/")
-
-
 def dataset_names(settings: Settings) -> list[str]:
     return [settings.staging_dataset, settings.development_dataset, settings.production_dataset]
 
 
-def make_plan(env: str, yaml_path: Path | None = None) -> Plan:
+def make_plan(env: str, prefect_file: Path | None = None, check_code: bool = True) -> Plan:
     """Read and check everything; raises SetupError before any call to Prefect."""
     settings = load_settings(env)
     key_info = check_gcp_settings(settings) if settings.profile == "gcp" else None
     if settings.work_pool_type == "cloud-run-v2" and not settings.flow_image:
         raise SetupError("AGGREGAT_FLOW_IMAGE must name the flow image for a cloud-run-v2 pool")
     code_dir = IMAGE_CODE_DIR if settings.work_pool_type == "cloud-run-v2" else str(PROJECT_ROOT)
-    deployments = load_deployments(env, code_dir, yaml_path)
-    for spec in deployments:
-        check_entrypoint_file(spec)
-    return Plan(env, settings, key_info, code_dir, deployments)
-
-
-def check_entrypoint_file(spec: DeploymentSpec) -> None:
-    path = PROJECT_ROOT / spec.entrypoint.rsplit(":", 1)[0]
-    if not path.is_file():
-        raise SetupError(f"deployment {spec.name}: entrypoint file {path} does not exist")
+    path = (prefect_file or PREFECT_YAML).resolve()
+    plan = Plan(env, settings, key_info, code_dir, path, [])
+    deployments = read_deployments(path, plan.deploy_env)
+    if check_code:
+        check_entrypoints([d["entrypoint"] for d in deployments])
+    return Plan(env, settings, key_info, code_dir, path, deployments)
 
 
 # --- what the flows see ----------------------------------------------------------------------
 
 
 def worker_env(plan: Plan) -> dict[str, str]:
-    """AGGREGAT_* variables of the environment, set on the work pool's job template."""
+    """Variables of every flow run on the pool: the AGGREGAT_* settings and the heartbeat."""
     settings = plan.settings
     secret = {n for n, f in Settings.model_fields.items() if _is_secret(f.annotation)}
     fields = settings.model_fields_set - SETUP_ONLY_FIELDS - secret
@@ -312,6 +321,8 @@ def worker_env(plan: Plan) -> dict[str, str]:
     env["AGGREGAT_PROFILE"] = settings.profile
     if plan.uses_gcp:
         env["AGGREGAT_GCP_CREDENTIALS_BLOCK"] = plan.block_name("gcp")
+    # A run that stops beating is a dead worker or container: see the crash automation.
+    env["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"] = str(settings.flow_heartbeat_seconds)
     return dict(sorted(env.items()))
 
 
@@ -327,16 +338,11 @@ def _env_value(value: Any) -> str:
 
 
 def apply_blocks(plan: Plan) -> None:
-    """GcpCredentials + GcsBucket (gcp profile); the environment's settings as a JSON variable."""
-    from prefect.variables import Variable
-
-    Variable.set(plan.settings_variable, worker_env(plan), tags=[plan.work_pool], overwrite=True)
-    log.info("variable %s (JSON): saved", plan.settings_variable)
+    """The GcpCredentials block the flows and a cloud-run-v2 pool authenticate with."""
     if not plan.uses_gcp:
         log.info("profile %s: no GCP blocks", plan.settings.profile)
         return
     from prefect_gcp import GcpCredentials
-    from prefect_gcp.cloud_storage import GcsBucket
 
     credentials = GcpCredentials(
         project=plan.settings.gcp_project, service_account_info=plan.key_info
@@ -344,11 +350,6 @@ def apply_blocks(plan: Plan) -> None:
     credentials.save(plan.block_name("gcp"), overwrite=True)
     source = "key file" if plan.key_info else "Application Default Credentials"
     log.info("block %s (GcpCredentials, %s): saved", plan.block_name("gcp"), source)
-    bucket, folder = lake_bucket(plan.settings)
-    GcsBucket(bucket=bucket, bucket_folder=folder, gcp_credentials=credentials).save(
-        plan.block_name("lake"), overwrite=True
-    )
-    log.info("block %s (GcsBucket gs://%s): saved", plan.block_name("lake"), bucket)
 
 
 def base_job_template(plan: Plan) -> dict[str, Any]:
@@ -406,49 +407,58 @@ def apply_work_pool(plan: Plan) -> None:
         else:
             client.update_work_pool(plan.work_pool, WorkPoolUpdate(base_job_template=template))
             log.info("work pool %s (%s): updated", plan.work_pool, pool_type)
+        apply_warehouse_queue(client, plan)
 
 
-def runner_deployment(plan: Plan, spec: DeploymentSpec):
-    """The RunnerDeployment of one spec; importing its flow checks the code loads."""
-    from prefect.deployments.runner import RunnerDeployment
-    from prefect.runner.storage import LocalStorage
-    from prefect.schedules import Cron
+def apply_warehouse_queue(client: Any, plan: Plan) -> None:
+    """The queue of the flows that write the warehouse: one at a time on DuckDB."""
+    from prefect.exceptions import ObjectNotFound
 
-    schedules = [
-        Cron(
-            s["cron"],
-            timezone=s.get("timezone", "UTC"),
-            active=s.get("active", True),
-            slug=f"{spec.name}-{index}",
+    # DuckDB takes one writing process (or many readers); BigQuery takes concurrent jobs,
+    # and each deployment's own concurrency limit keeps two runs of one flow apart.
+    limit = 1 if plan.settings.profile == "local" else None
+    try:
+        queue = client.read_work_queue_by_name(WAREHOUSE_QUEUE, work_pool_name=plan.work_pool)
+    except ObjectNotFound:
+        client.create_work_queue(
+            WAREHOUSE_QUEUE, work_pool_name=plan.work_pool, concurrency_limit=limit
         )
-        for index, s in enumerate(spec.schedules)
-    ]
-    # Entrypoints are relative to the project: load them from there, whatever the cwd.
-    with contextlib.chdir(PROJECT_ROOT):
-        deployment = RunnerDeployment.from_entrypoint(
-            spec.entrypoint,
-            name=spec.name,
-            schedules=schedules,
-            parameters=spec.parameters,
-            description=spec.description or None,
-            tags=spec.tags,
-            work_pool_name=spec.work_pool,
-            work_queue_name=spec.work_queue,
-        )
-    # The worker runs the flow from the code directory (no copy of the project per run).
-    deployment.storage = LocalStorage(plan.code_dir)
-    return deployment
+    else:
+        client.update_work_queue(queue.id, concurrency_limit=limit)
+    log.info("work queue %s/%s: concurrency %s", plan.work_pool, WAREHOUSE_QUEUE, limit or "free")
 
 
-def apply_deployments(plan: Plan) -> dict[str, UUID]:
-    """Create or update every deployment (Prefect keys them by flow and name: no duplicates)."""
-    ids = {}
-    for spec in plan.deployments:
-        deployment = runner_deployment(plan, spec)
-        ids[spec.name] = deployment.apply()
-        crons = ", ".join(_describe_schedule(s) for s in spec.schedules) or "no schedule"
-        log.info("deployment %s/%s: %s", deployment.flow_name, spec.name, crons)
-    return ids
+def prefect_command() -> list[str]:
+    """The Prefect CLI of this interpreter's environment."""
+    return [sys.executable, "-m", "prefect"]
+
+
+def apply_deployments(plan: Plan) -> None:
+    """`prefect deploy --all` on the deployment file, with its placeholders' variables set."""
+    command = [*prefect_command(), "--no-prompt", "deploy", "--all"]
+    command += ["--prefect-file", str(plan.prefect_file)]
+    from prefect.settings import PREFECT_API_KEY, PREFECT_API_URL
+
+    # The API this process talks to, whether it came from a profile or the environment.
+    api = {"PREFECT_API_URL": PREFECT_API_URL.value() or ""}
+    if PREFECT_API_KEY.value():
+        api["PREFECT_API_KEY"] = PREFECT_API_KEY.value().get_secret_value()
+    done = subprocess.run(
+        command,
+        cwd=PROJECT_ROOT,
+        env={**os.environ, **api, **plan.deploy_env, "PREFECT_CLI_COLORS": "false"},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    if done.returncode != 0:
+        tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-25:])
+        raise SetupError(f"prefect deploy --all failed (exit {done.returncode}):\n{tail}")
+    for entry in plan.deployments:
+        crons = ", ".join(_describe_schedule(s) for s in entry.get("schedules") or [])
+        triggers = [t.get("expect") for t in entry.get("triggers") or []]
+        when = crons or (f"on {', '.join(e for t in triggers for e in t)}" if triggers else "")
+        log.info("deployment %s: %s", entry["name"], when or "on demand")
 
 
 def _describe_schedule(schedule: dict[str, Any]) -> str:
@@ -456,12 +466,86 @@ def _describe_schedule(schedule: dict[str, Any]) -> str:
     return text if schedule.get("active", True) else f"{text} (inactive)"
 
 
-def apply_failure_notification(plan: Plan) -> UUID | None:
-    """A webhook block and an automation telling it about failed or crashed flow runs."""
+def automation_name(env: str, what: str) -> str:
+    return f"aggregat-{env}-{what}"
+
+
+def _upsert_automation(automation: Any) -> UUID:
+    """Create an automation or replace the one of the same name (no duplicates on re-runs)."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        existing = client.read_automations_by_name(automation.name)
+    for extra in existing[1:]:
+        extra.delete()
+    if existing:
+        automation.id = existing[0].id
+        automation.update()
+        return automation.id
+    return automation.create().id
+
+
+def _tag_of(env: str) -> Any:
+    from prefect.events.schemas.events import ResourceSpecification
+
+    return ResourceSpecification(
+        {"prefect.resource.role": "tag", "prefect.resource.id": f"prefect.tag.aggregat-{env}"}
+    )
+
+
+def _per_run_absence(env: str, after: str, expect: set[str], within: Any) -> Any:
+    """Fires for a flow run of `env` that, after `after`, sends none of `expect` in `within`."""
+    from prefect.automations import EventTrigger, Posture
+
+    return EventTrigger(
+        after={after},
+        expect={f"prefect.flow-run.{name}" for name in expect},
+        match={"prefect.resource.id": "prefect.flow-run.*"},
+        match_related=_tag_of(env),
+        for_each={"prefect.resource.id"},
+        posture=Posture.Proactive,
+        threshold=1,
+        within=within,
+    )
+
+
+def apply_crash_detection(plan: Plan) -> UUID:
+    """A run whose heartbeats stop (dead worker, killed container) is marked Crashed."""
+    from datetime import timedelta
+
+    from prefect.automations import Automation, ChangeFlowRunState
+    from prefect.client.schemas.objects import StateType
+
+    silence = timedelta(seconds=MISSED_HEARTBEATS * plan.settings.flow_heartbeat_seconds)
+    automation = Automation(
+        name=automation_name(plan.env, "flow-run-silent"),
+        description=f"Mark aggregat {plan.env} flow runs Crashed after {silence} without a heartbeat.",
+        trigger=_per_run_absence(
+            plan.env,
+            after="prefect.flow-run.heartbeat",
+            expect={"heartbeat", "Completed", "Failed", "Cancelled", "Crashed"},
+            within=silence,
+        ),
+        actions=[
+            ChangeFlowRunState(
+                state=StateType.CRASHED,
+                name="Crashed",
+                message=f"no heartbeat for {silence}: the worker or its container died",
+                # Not forced: Prefect's orchestration then never turns a run that has
+                # already ended (a late heartbeat event) into a crash.
+            )
+        ],
+    )
+    log.info("crash detection: automation %s", automation.name)
+    return _upsert_automation(automation)
+
+
+def apply_notifications(plan: Plan) -> list[UUID]:
+    """A webhook block told about failed, crashed and late runs and about a pool not ready."""
     url = plan.settings.failure_webhook_url
     if url is None:
-        log.info("failure notification: AGGREGAT_FAILURE_WEBHOOK_URL not set, skipped")
-        return None
+        log.info("notifications: AGGREGAT_FAILURE_WEBHOOK_URL not set, skipped")
+        return []
     from prefect.blocks.notifications import CustomWebhookNotificationBlock
 
     block = CustomWebhookNotificationBlock(
@@ -473,73 +557,98 @@ def apply_failure_notification(plan: Plan) -> UUID | None:
         allow_private_urls=True,
     )
     block_id = block.save(plan.block_name("failures"), overwrite=True)
-    automation_id = _upsert_automation(plan, block_id)
-    log.info("failure notification: automation %s", failure_automation_name(plan.env))
-    return automation_id
+    ids = [_upsert_automation(a) for a in notification_automations(plan, block_id)]
+    log.info("notifications: %d automations to the webhook", len(ids))
+    return ids
 
 
-def failure_automation_name(env: str) -> str:
-    return f"aggregat-{env}-flow-run-failed"
+def notification_automations(plan: Plan, block_id: UUID) -> list[Any]:
+    """Failed or crashed runs; runs Late for too long; the work pool not ready."""
+    from datetime import timedelta
 
-
-def _upsert_automation(plan: Plan, block_id: UUID) -> UUID:
     from prefect.automations import Automation, EventTrigger, Posture, SendNotification
-    from prefect.client.orchestration import get_client
-    from prefect.events.schemas.events import ResourceSpecification
 
-    name = failure_automation_name(plan.env)
-    automation = Automation(
-        name=name,
-        description=f"Post failed and crashed aggregat {plan.env} flow runs to the webhook.",
-        trigger=EventTrigger(
-            expect={"prefect.flow-run.Failed", "prefect.flow-run.Crashed"},
-            match_related=ResourceSpecification(
-                {"prefect.resource.id": f"prefect.tag.aggregat-{plan.env}"}
+    def notify(subject: str, body: str) -> list[Any]:
+        return [SendNotification(block_document_id=block_id, subject=subject, body=body)]
+
+    run = "{{ flow.name }} {{ flow_run.name }}"
+    late = timedelta(minutes=plan.settings.late_alert_minutes)
+    return [
+        Automation(
+            name=automation_name(plan.env, "flow-run-failed"),
+            description=f"Post failed and crashed aggregat {plan.env} flow runs to the webhook.",
+            trigger=EventTrigger(
+                expect={"prefect.flow-run.Failed", "prefect.flow-run.Crashed"},
+                match_related=_tag_of(plan.env),
+                posture=Posture.Reactive,
+                threshold=1,
             ),
-            posture=Posture.Reactive,
-            threshold=1,
+            actions=notify(
+                f"aggregat {plan.env}: {{{{ flow.name }}}} {{{{ flow_run.state.name }}}}",
+                f"Flow run {run} ended {{{{ flow_run.state.name }}}}: "
+                "{{ flow_run.state.message }}",
+            ),
         ),
-        actions=[
-            SendNotification(
-                block_document_id=block_id,
-                subject=f"aggregat {plan.env}: {{{{ flow.name }}}} {{{{ flow_run.state.name }}}}",
-                body="Flow run {{ flow_run.name }} of {{ flow.name }} ended "
-                "{{ flow_run.state.name }}: {{ flow_run.state.message }}",
-            )
-        ],
-    )
-    with get_client(sync_client=True) as client:
-        existing = client.read_automations_by_name(name)
-    for extra in existing[1:]:
-        extra.delete()
-    if existing:
-        automation.id = existing[0].id
-        automation.update()
-        return automation.id
-    return automation.create().id
+        Automation(
+            name=automation_name(plan.env, "flow-run-late"),
+            description=f"A run of aggregat {plan.env} Late for {late}: is a worker polling?",
+            trigger=_per_run_absence(
+                plan.env, after="prefect.flow-run.Late", expect={"Pending", "Running"}, within=late
+            ),
+            actions=notify(
+                f"aggregat {plan.env}: {{{{ flow.name }}}} late",
+                f"Flow run {run} has been Late for {late}: no worker is taking work from "
+                f"pool {plan.work_pool} (`make agent ENV={plan.env}`).",
+            ),
+        ),
+        Automation(
+            name=automation_name(plan.env, "work-pool-not-ready"),
+            description=f"Work pool {plan.work_pool} has no live worker.",
+            trigger=EventTrigger(
+                expect={"prefect.work-pool.not-ready"},
+                match={"prefect.resource.name": plan.work_pool},
+                posture=Posture.Reactive,
+                threshold=1,
+            ),
+            actions=notify(
+                f"aggregat {plan.env}: work pool {plan.work_pool} not ready",
+                f"No worker is polling {plan.work_pool}: scheduled runs will go Late "
+                f"(`make agent ENV={plan.env}`).",
+            ),
+        ),
+    ]
 
 
-def trigger_training(plan: Plan, deployment_ids: dict[str, UUID]) -> UUID | None:
+def trigger_training(plan: Plan) -> UUID | None:
     """One training run right after the deployments (unless one is still waiting to start)."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (
         DeploymentFilter,
         DeploymentFilterId,
+        FlowFilter,
+        FlowFilterName,
         FlowRunFilter,
         FlowRunFilterState,
         FlowRunFilterStateType,
         FlowRunFilterTags,
+        WorkPoolFilter,
+        WorkPoolFilterName,
     )
     from prefect.client.schemas.objects import StateType
 
-    spec = next((s for s in plan.deployments if s.entrypoint == TRAIN_ENTRYPOINT), None)
-    if spec is None:
-        log.warning("no deployment of %s in prefect.yaml: no training run", TRAIN_ENTRYPOINT)
-        return None
-    deployment_id = deployment_ids[spec.name]
     with get_client(sync_client=True) as client:
+        deployments = client.read_deployments(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=[TRAIN_FLOW])),
+            work_pool_filter=WorkPoolFilter(name=WorkPoolFilterName(any_=[plan.work_pool])),
+        )
+        if not deployments:
+            log.warning(
+                "no deployment of flow %s in %s: no training run", TRAIN_FLOW, plan.work_pool
+            )
+            return None
+        deployment = deployments[0]
         waiting = client.read_flow_runs(
-            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])),
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment.id])),
             flow_run_filter=FlowRunFilter(
                 tags=FlowRunFilterTags(all_=[SETUP_TAG]),
                 state=FlowRunFilterState(
@@ -550,8 +659,8 @@ def trigger_training(plan: Plan, deployment_ids: dict[str, UUID]) -> UUID | None
         if waiting:
             log.info("training run %s still waiting to start: not adding another", waiting[0].name)
             return waiting[0].id
-        run = client.create_flow_run_from_deployment(deployment_id, tags=[SETUP_TAG])
-    log.info("training run %s started for %s", run.name, spec.name)
+        run = client.create_flow_run_from_deployment(deployment.id, tags=[SETUP_TAG])
+    log.info("training run %s started for %s", run.name, deployment.name)
     return run.id
 
 
@@ -562,34 +671,36 @@ def describe(plan: Plan) -> list[str]:
     """What a run would do, one line per object (the --dry-run output)."""
     settings = plan.settings
     lines = [f"environment {plan.env} (profile {settings.profile})"]
-    lines.append(f"variable {plan.settings_variable} (JSON): {len(worker_env(plan))} settings")
     if plan.uses_gcp:
         source = "key file" if plan.key_info else "Application Default Credentials"
         lines.append(f"block {plan.block_name('gcp')} (GcpCredentials, {source})")
-        lines.append(f"block {plan.block_name('lake')} (GcsBucket {settings.lake_url})")
     lines.append(f"work pool {plan.work_pool} ({settings.work_pool_type}), code in {plan.code_dir}")
     lines += [f"  env {k}={v}" for k, v in worker_env(plan).items()]
-    for spec in plan.deployments:
-        crons = ", ".join(_describe_schedule(s) for s in spec.schedules) or "no schedule"
-        params = json.dumps(spec.parameters) if spec.parameters else "{}"
-        lines.append(f"deployment {spec.name}: {spec.entrypoint} {params} [{crons}]")
+    lines.append(f"prefect deploy --all --prefect-file {plan.prefect_file}:")
+    for entry in plan.deployments:
+        crons = ", ".join(_describe_schedule(s) for s in entry.get("schedules") or [])
+        expects = [e for t in entry.get("triggers") or [] for e in t.get("expect", [])]
+        when = crons or (f"on {', '.join(expects)}" if expects else "on demand")
+        params = json.dumps(entry.get("parameters") or {})
+        lines.append(f"  deployment {entry['name']}: {entry['entrypoint']} {params} [{when}]")
+    lines.append(f"automation {automation_name(plan.env, 'flow-run-silent')} (crash detection)")
     if settings.failure_webhook_url is None:
-        lines.append("failure notification: AGGREGAT_FAILURE_WEBHOOK_URL not set, skipped")
+        lines.append("notifications: AGGREGAT_FAILURE_WEBHOOK_URL not set, skipped")
     else:
-        lines.append(f"failure notification: automation {failure_automation_name(plan.env)}")
-    lines.append(f"then one run of {TRAIN_ENTRYPOINT}")
+        lines.append("notifications: failed, crashed and late runs, work pool not ready")
+    lines.append(f"then one run of flow {TRAIN_FLOW}")
     return lines
 
 
-def setup(plan: Plan, train: bool = True) -> dict[str, UUID]:
-    """Apply the plan to the Prefect API; returns the deployment ids by name."""
+def setup(plan: Plan, train: bool = True) -> None:
+    """Apply the plan to the Prefect API."""
     apply_blocks(plan)
     apply_work_pool(plan)
-    ids = apply_deployments(plan)
-    apply_failure_notification(plan)
+    apply_deployments(plan)
+    apply_crash_detection(plan)
+    apply_notifications(plan)
     if train:
-        trigger_training(plan, ids)
-    return ids
+        trigger_training(plan)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -607,6 +718,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         plan = make_plan(args.env, args.file)
         if args.check_access and plan.uses_gcp:

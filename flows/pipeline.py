@@ -96,7 +96,32 @@ def load_staging(since: date | None = None) -> list[LoadResult]:
     create_markdown_artifact(
         key="load-staging", markdown=load_markdown(results), description="Partitions replaced"
     )
+    announce_load(results)
     return results
+
+
+STAGING_LOADED = "aggregat.staging.loaded"
+
+
+def announce_load(results: list[LoadResult]) -> None:
+    """Tell the transform deployment that staging changed (its trigger waits for this event).
+
+    Only a load run of a deployment announces: inside `daily_pipeline` the transform step
+    follows anyway, and a second dbt build would collide with it.
+    """
+    from prefect.context import FlowRunContext
+    from prefect.events import emit_event
+
+    context = FlowRunContext.get()
+    run = context.flow_run if context else None
+    changed = {r.table: len(r.days) for r in results if r.days}
+    if not changed or run is None or run.deployment_id is None or run.parent_task_run_id:
+        return
+    emit_event(
+        event=STAGING_LOADED,
+        resource={"prefect.resource.id": f"aggregat.warehouse.{get_settings().env}"},
+        payload={"day_partitions": changed},
+    )
 
 
 def load_markdown(results: list[LoadResult]) -> str:

@@ -280,7 +280,21 @@ class Settings(BaseSettings):
         "sets it to aggregat-<env>-gcp in the work pool; unset means the key file or ADC.",
     )
     failure_webhook_url: SecretStr | None = Field(
-        None, description="Webhook (Slack, Teams or any JSON endpoint) told about failed flow runs."
+        None,
+        description="Webhook (Slack, Teams or any JSON endpoint) told about failed, crashed or"
+        " late flow runs and about a work pool that is not ready.",
+    )
+    flow_heartbeat_seconds: int = Field(
+        30,
+        ge=30,  # Prefect's own floor
+        description="Flow runs on the work pool send a heartbeat this often (seconds, 30 or more); a run silent for"
+        " three heartbeats (a dead worker or container) is marked Crashed.",
+    )
+    late_alert_minutes: int = Field(
+        15,
+        ge=1,
+        description="A scheduled run still not started this many minutes after it went Late"
+        " is reported to the webhook (a stopped worker).",
     )
 
     # --- GCP (BigQuery/GCS: flows/gcp.py, flows/bigquery.py) ------------------------------

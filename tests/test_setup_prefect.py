@@ -33,8 +33,10 @@ ENTRYPOINTS = {
 PROJECT = "aggregat-test-1"
 
 
-def specs(env: str = "dev") -> list[setup_prefect.DeploymentSpec]:
-    return setup_prefect.load_deployments(env, str(PROJECT_ROOT))
+def specs(env: str = "dev") -> list[dict[str, Any]]:
+    """prefect.yaml's deployments rendered for an environment, as `prefect deploy` sees them."""
+    values = {"AGGREGAT_ENV": env, "AGGREGAT_CODE_DIR": str(PROJECT_ROOT)}
+    return setup_prefect.read_deployments(setup_prefect.PREFECT_YAML, values)
 
 
 def flow_function(entrypoint: str) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
@@ -98,17 +100,19 @@ def gcp_env(settings, key_file: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_every_scheduled_flow_is_deployed_once_per_environment():
     dev, prod = specs("dev"), specs("prod")
-    assert {s.entrypoint for s in dev} == ENTRYPOINTS
-    assert all(s.name.endswith("-dev") and s.work_pool == "aggregat-dev" for s in dev)
-    assert all("aggregat-dev" in s.tags for s in dev)
-    assert [s.name.removesuffix("-dev") for s in dev] == [
-        s.name.removesuffix("-prod") for s in prod
+    assert {s["entrypoint"] for s in dev} == ENTRYPOINTS
+    assert all(s["name"].endswith("-dev") for s in dev)
+    assert all(
+        s["work_pool"]["name"] == "aggregat-dev" and "aggregat-dev" in s["tags"] for s in dev
+    )
+    assert [s["name"].removesuffix("-dev") for s in dev] == [
+        s["name"].removesuffix("-prod") for s in prod
     ]
-    by_name = {s.name.removesuffix("-dev"): s for s in dev}
-    assert by_name["backfill"].schedules == []
-    assert by_name["odre-eco2mix-hourly"].parameters == {"datasets": ["eco2mix-national-tr"]}
-    assert by_name["train-weekly"].schedules[0]["cron"].endswith(" * * 1")
-    datasets = {d for s in dev for d in s.parameters.get("datasets", [])}
+    by_name = {s["name"].removesuffix("-dev"): s for s in dev}
+    assert by_name["backfill"]["schedules"] == []
+    assert by_name["odre-eco2mix-hourly"]["parameters"] == {"datasets": ["eco2mix-national-tr"]}
+    assert by_name["train-weekly"]["schedules"][0]["cron"].endswith(" * * 1")
+    datasets = {d for s in dev for d in s["parameters"].get("datasets", [])}
     assert datasets == {
         "eco2mix-national-tr",
         "eco2mix-national-cons-def",
@@ -117,14 +121,65 @@ def test_every_scheduled_flow_is_deployed_once_per_environment():
     }
 
 
+def test_load_and_dbt_are_chained_by_events_one_run_at_a_time():
+    by_name = {s["name"].removesuffix("-dev"): s for s in specs("dev")}
+    for name in ("load-staging", "transform"):
+        spec = by_name[name]
+        assert spec["schedules"] == [], f"{name} runs on events, not on a cron"
+        assert spec["concurrency_limit"] == {"limit": 1, "collision_strategy": "ENQUEUE"}
+        assert spec["work_pool"]["work_queue_name"] == setup_prefect.WAREHOUSE_QUEUE
+    (load,) = by_name["load-staging"]["triggers"]
+    assert load["expect"] == ["prefect.flow-run.Completed"]
+    tags = {
+        r["prefect.resource.id"]
+        if isinstance(r["prefect.resource.id"], str)
+        else tuple(r["prefect.resource.id"])
+        for r in load["match_related"]
+    }
+    assert tags == {"prefect.tag.aggregat-dev", ("prefect.tag.odre", "prefect.tag.weather")}
+    (dbt,) = by_name["transform"]["triggers"]
+    from flows.pipeline import STAGING_LOADED
+
+    assert dbt["expect"] == [STAGING_LOADED]
+    assert dbt["match"] == {"prefect.resource.id": "aggregat.warehouse.dev"}
+    # Every flow that writes the warehouse shares the one-at-a-time queue; ingests do not.
+    for name, spec in by_name.items():
+        writes_lake_only = name.startswith(("odre-", "weather-"))
+        queue = spec["work_pool"]["work_queue_name"]
+        assert (queue == "default") if writes_lake_only else (queue == "warehouse"), name
+
+
+def test_job_sizes_fit_each_flow():
+    by_name = {s["name"].removesuffix("-dev"): s for s in specs("dev")}
+
+    def size(name: str) -> dict[str, Any]:
+        return by_name[name]["work_pool"]["job_variables"]
+
+    def gib(memory: str) -> float:
+        return float(memory.removesuffix("Gi"))
+
+    for name, spec in by_name.items():
+        variables = spec["work_pool"]["job_variables"]
+        assert set(variables) == {"cpu", "memory", "timeout", "max_retries"}, name
+        assert variables["timeout"] > 600 and variables["max_retries"] >= 1, name
+    assert gib(size("train-weekly")["memory"]) > gib(size("odre-gas-daily")["memory"])
+    assert gib(size("weather-arpege-00z")["memory"]) >= 4
+    assert size("backfill")["timeout"] >= 6 * 3600
+
+
 def test_prefect_yaml_is_valid_for_prefect_deploy_too():
     """`prefect deploy` reads the same file: it must pass Prefect's own model of it."""
     import yaml
     from prefect.cli.deploy._models import PrefectYamlModel
+    from prefect.cli.deploy._triggers import _initialize_deployment_triggers
 
     model = PrefectYamlModel.model_validate(yaml.safe_load(setup_prefect.PREFECT_YAML.read_text()))
     assert len(model.deployments) == len(specs())
     assert all(d.work_pool.name == "aggregat-{{ $AGGREGAT_ENV }}" for d in model.deployments)
+    for spec in specs():
+        # Schedules carry slugs, or `prefect deploy` cannot update what it deployed before.
+        assert all(s.get("slug") for s in spec["schedules"]), spec["name"]
+        _initialize_deployment_triggers(spec["name"], spec.get("triggers") or [])
 
 
 @pytest.mark.parametrize("entrypoint", sorted(ENTRYPOINTS))
@@ -136,18 +191,34 @@ def test_entrypoint_file_defines_the_flow_with_those_parameters(entrypoint: str)
     assert is_flow(node), f"{entrypoint} is not decorated with @flow"
     accepted = {a.arg for a in node.args.args + node.args.kwonlyargs}
     for spec in specs():
-        if spec.entrypoint == entrypoint:
-            unknown = set(spec.parameters) - accepted
-            assert not unknown, f"{spec.name} passes {unknown} that {entrypoint} does not take"
+        if spec["entrypoint"] == entrypoint:
+            unknown = set(spec["parameters"]) - accepted
+            assert not unknown, f"{spec['name']} passes {unknown} that {entrypoint} does not take"
+
+
+def test_every_entrypoint_loads_in_a_fresh_interpreter_as_a_worker_loads_it():
+    setup_prefect.check_entrypoints(sorted(ENTRYPOINTS))
+
+
+def test_an_entrypoint_that_cannot_import_is_refused_naming_the_file(tmp_path: Path):
+    broken = PROJECT_ROOT / "flows" / "_broken_for_test.py"
+    broken.write_text("from flows.no_such_module import nothing\n")
+    try:
+        with pytest.raises(SetupError, match=r"flows/_broken_for_test.py:x: .*no_such_module"):
+            setup_prefect.check_entrypoints(["flows/_broken_for_test.py:x"])
+    finally:
+        broken.unlink()
+    with pytest.raises(SetupError, match="flows/absent.py does not exist"):
+        setup_prefect.check_entrypoints(["flows/absent.py:x"])
 
 
 def test_schedules_are_valid_cron_in_known_timezones():
     from prefect.client.schemas.schedules import CronSchedule
 
     for spec in specs():
-        for schedule in spec.schedules:
-            assert set(schedule) <= {"cron", "timezone", "active"}, spec.name
-            assert schedule["timezone"] in {"UTC", "Europe/Paris"}, spec.name
+        for schedule in spec["schedules"]:
+            assert set(schedule) <= {"cron", "timezone", "active", "slug"}, spec["name"]
+            assert schedule["timezone"] in {"UTC", "Europe/Paris"}, spec["name"]
             CronSchedule(cron=schedule["cron"], timezone=schedule["timezone"])
 
 
@@ -157,12 +228,13 @@ def test_unknown_placeholder_and_duplicate_names_are_refused(tmp_path: Path):
         "deployments:\n  - name: x-{{ $AGGREGAT_BUCKET }}\n    entrypoint: flows/pipeline.py:backfill\n"
         "    work_pool: {name: p}\n"
     )
-    with pytest.raises(SetupError, match=r"unknown placeholder \{\{ \$AGGREGAT_BUCKET \}\}"):
-        setup_prefect.load_deployments("dev", "/code", bad)
+    values = {"AGGREGAT_ENV": "dev", "AGGREGAT_CODE_DIR": "/code"}
+    with pytest.raises(SetupError, match="deployment x-.* unknown placeholder"):
+        setup_prefect.read_deployments(bad, values)
     twice = "  - name: a\n    entrypoint: flows/pipeline.py:backfill\n    work_pool: {name: p}\n"
     bad.write_text("deployments:\n" + twice + twice)
     with pytest.raises(SetupError, match="more than once"):
-        setup_prefect.load_deployments("dev", "/code", bad)
+        setup_prefect.read_deployments(bad, values)
 
 
 # --- checks before any work -----------------------------------------------------------------
@@ -180,17 +252,17 @@ def test_key_of_another_project_is_refused(gcp_env, monkeypatch):
     with pytest.raises(
         SetupError, match="belongs to project 'aggregat-test-1'.*some-other-project"
     ):
-        setup_prefect.make_plan("dev")
+        setup_prefect.make_plan("dev", check_code=False)
 
 
 def test_broken_key_file_is_refused(gcp_env):
     info = json.loads(gcp_env.read_text())
     gcp_env.write_text(json.dumps(info | {"private_key": "-----BEGIN PRIVATE KEY-----\nxx\n"}))
     with pytest.raises(SetupError, match="unusable private key"):
-        setup_prefect.make_plan("dev")
+        setup_prefect.make_plan("dev", check_code=False)
     gcp_env.write_text("{not json")
     with pytest.raises(SetupError, match="not a JSON key file"):
-        setup_prefect.make_plan("dev")
+        setup_prefect.make_plan("dev", check_code=False)
 
 
 @pytest.mark.parametrize(
@@ -204,20 +276,20 @@ def test_broken_key_file_is_refused(gcp_env):
 def test_gcp_settings_are_checked(gcp_env, monkeypatch, variable, value, message):
     monkeypatch.setenv(variable, value)
     with pytest.raises(SetupError, match=message):
-        setup_prefect.make_plan("dev")
+        setup_prefect.make_plan("dev", check_code=False)
 
 
 def test_environment_mismatch_and_unknown_environment_are_refused(settings, tmp_path):
     (tmp_path / ".env.dev").write_text("AGGREGAT_ENV=prod\n")
     with pytest.raises(SetupError, match="AGGREGAT_ENV is 'prod'.*'dev'"):
-        setup_prefect.make_plan("dev")
+        setup_prefect.make_plan("dev", check_code=False)
     with pytest.raises(SetupError, match="unknown environment 'staging'"):
-        setup_prefect.make_plan("staging")
+        setup_prefect.make_plan("staging", check_code=False)
 
 
 def test_environment_file_feeds_the_work_pool_but_secrets_do_not(gcp_env, tmp_path):
     (tmp_path / ".env.dev").write_text("AGGREGAT_PRODUCTION_DATASET=production_dev\n")
-    plan = setup_prefect.make_plan("dev")
+    plan = setup_prefect.make_plan("dev", check_code=False)
     env = setup_prefect.worker_env(plan)
     assert env["AGGREGAT_PRODUCTION_DATASET"] == "production_dev"
     assert env["AGGREGAT_STAGING_DATASET"] == "staging_dev"
@@ -237,16 +309,21 @@ def test_dry_run_prints_the_plan_and_needs_no_server(gcp_env, capsys):
         "deployment train-weekly-dev: flows/forecast/flow.py:train {} [0 3 * * 1 Europe/Paris]"
         in out
     )
+    assert (
+        "deployment transform-dev: flows/transform.py:transform {} [on aggregat.staging.loaded]"
+        in out
+    )
+    assert "PREFECT_FLOWS_HEARTBEAT_FREQUENCY=30" in out
     assert "AGGREGAT_FAILURE_WEBHOOK_URL not set, skipped" in out
 
 
 def test_cloud_run_pool_needs_an_image_and_runs_code_from_it(settings, monkeypatch):
     monkeypatch.setenv("AGGREGAT_WORK_POOL_TYPE", "cloud-run-v2")
     with pytest.raises(SetupError, match="AGGREGAT_FLOW_IMAGE"):
-        setup_prefect.make_plan("prod")
+        setup_prefect.make_plan("prod", check_code=False)
     image = "europe-west1-docker.pkg.dev/p/aggregat/flows:1"
     monkeypatch.setenv("AGGREGAT_FLOW_IMAGE", image)
-    plan = setup_prefect.make_plan("prod")
+    plan = setup_prefect.make_plan("prod", check_code=False)
     assert plan.code_dir == setup_prefect.IMAGE_CODE_DIR
     variables = setup_prefect.base_job_template(plan)["variables"]["properties"]
     assert variables["image"]["default"] == image
@@ -308,7 +385,9 @@ def registered(env: str) -> dict[str, Any]:
         runs = client.read_flow_runs(
             flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[setup_prefect.SETUP_TAG]))
         )
-        automations = client.read_automations_by_name(setup_prefect.failure_automation_name(env))
+        automations = [
+            a for a in client.read_automations() if a.name.startswith(f"aggregat-{env}-")
+        ]
     return {
         "pool": pool,
         "deployments": sorted(
@@ -327,9 +406,7 @@ def registered(env: str) -> dict[str, Any]:
 @pytest.mark.slow
 def test_setup_twice_gives_the_same_deployments(prefect_server, gcp_env, monkeypatch, webhook):
     from prefect.blocks.notifications import CustomWebhookNotificationBlock
-    from prefect.variables import Variable
     from prefect_gcp import GcpCredentials
-    from prefect_gcp.cloud_storage import GcsBucket
 
     monkeypatch.setenv("AGGREGAT_FAILURE_WEBHOOK_URL", webhook)
     assert setup_prefect.main(["dev"]) == 0
@@ -339,12 +416,21 @@ def test_setup_twice_gives_the_same_deployments(prefect_server, gcp_env, monkeyp
 
     expected = specs("dev")
     assert first["deployments"] == second["deployments"]
-    assert [name for name, *_ in second["deployments"]] == sorted(s.name for s in expected)
+    assert [name for name, *_ in second["deployments"]] == sorted(s["name"] for s in expected)
     assert first["schedules"] == second["schedules"]
-    assert len(second["schedules"]) == sum(len(s.schedules) for s in expected)
+    assert len(second["schedules"]) == sum(len(s["schedules"]) for s in expected)
     assert ("daily-pipeline-dev", "30 7 * * *", "Europe/Paris", False) in second["schedules"]
     assert len(second["training_runs"]) == 1, "a re-run must not queue a second training"
-    assert len(second["automations"]) == 1
+    names = sorted(a.name for a in second["automations"])
+    assert names == [
+        "aggregat-dev-flow-run-failed",
+        "aggregat-dev-flow-run-late",
+        "aggregat-dev-flow-run-silent",
+        "aggregat-dev-work-pool-not-ready",
+    ]
+    silent = next(a for a in second["automations"] if a.name.endswith("silent"))
+    assert silent.trigger.within.total_seconds() == 3 * 30
+    assert silent.actions[0].state.value == "CRASHED"
 
     pool = second["pool"]
     assert pool.type == "process"
@@ -355,8 +441,6 @@ def test_setup_twice_gives_the_same_deployments(prefect_server, gcp_env, monkeyp
     credentials = GcpCredentials.load("aggregat-dev-gcp")
     assert credentials.project == PROJECT
     assert credentials.service_account_info.get_secret_value()["project_id"] == PROJECT
-    assert GcsBucket.load("aggregat-dev-lake").bucket == "aggregat-test-lake"
-    assert Variable.get("aggregat_dev_settings") == env
 
     # The saved notification block really reaches the webhook.
     CustomWebhookNotificationBlock.load("aggregat-dev-failures").notify("flow failed", "aggregat")
@@ -388,7 +472,7 @@ def test_check_access_names_the_missing_bucket_then_the_dead_bigquery_endpoint(
     monkeypatch.setenv("AGGREGAT_GCS_API_ENDPOINT", fake_gcs)
     monkeypatch.setenv("AGGREGAT_BIGQUERY_API_ENDPOINT", bigquery)
     monkeypatch.setenv("AGGREGAT_GCP_TIMEOUT_SECONDS", "2")
-    plan = setup_prefect.make_plan("dev")
+    plan = setup_prefect.make_plan("dev", check_code=False)
     with pytest.raises(SetupError, match="aggregat-test-lake.*does not exist"):
         setup_prefect.check_access(plan)
     client = storage.Client(
@@ -399,41 +483,3 @@ def test_check_access_names_the_missing_bucket_then_the_dead_bigquery_endpoint(
     client.create_bucket("aggregat-test-lake")
     with pytest.raises(SetupError, match=f"BigQuery endpoint {bigquery} is not reachable"):
         setup_prefect.check_access(plan)
-
-
-@pytest.mark.slow
-def test_a_deployed_flow_runs_on_the_pool_with_the_environments_settings(
-    prefect_server, settings, tmp_path, monkeypatch
-):
-    """A process worker runs load_staging from the repository with the pool's AGGREGAT_*."""
-    import asyncio
-
-    import yaml
-    from prefect.client.orchestration import get_client
-    from prefect.workers.process import ProcessWorker
-
-    document = yaml.safe_load(setup_prefect.PREFECT_YAML.read_text())
-    document["deployments"] = [
-        d for d in document["deployments"] if d["entrypoint"] == "flows/pipeline.py:load_staging"
-    ]
-    (tmp_path / "prefect.yaml").write_text(yaml.safe_dump(document))
-    warehouse = tmp_path / "pool-only" / "warehouse.duckdb"
-    monkeypatch.setenv("AGGREGAT_DUCKDB_PATH", str(warehouse))
-    monkeypatch.setenv("AGGREGAT_LAKE_URL", str(tmp_path / "lake"))
-    assert setup_prefect.main(["prod", "--no-train", "--file", str(tmp_path / "prefect.yaml")]) == 0
-    # From here on only the work pool knows where the warehouse is.
-    monkeypatch.delenv("AGGREGAT_DUCKDB_PATH")
-    with get_client(sync_client=True) as client:
-        client.create_work_queue("setup-test", work_pool_name="aggregat-prod")
-        deployment = client.read_deployment_by_name("load-staging/load-staging-hourly-prod")
-        run = client.create_flow_run_from_deployment(deployment.id, work_queue_name="setup-test")
-
-    async def work_once() -> None:
-        async with ProcessWorker(work_pool_name="aggregat-prod", work_queues=["setup-test"]) as w:
-            await w.get_and_submit_flow_runs()
-
-    asyncio.run(work_once())
-    with get_client(sync_client=True) as client:
-        state = client.read_flow_run(run.id).state
-    assert state.is_completed(), f"{state.name}: {state.message}"
-    assert warehouse.is_file()
