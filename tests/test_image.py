@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
+import pathspec
 import pytest
 from docker.utils.build import PatternMatcher, exclude_paths
 from dockerfile_parse import DockerfileParser
@@ -253,9 +254,30 @@ KEPT_OUT = [
 ]
 
 
+@cache
+def gcloud_ignore() -> pathspec.GitIgnoreSpec:
+    return pathspec.GitIgnoreSpec.from_lines((ROOT / ".gcloudignore").read_text().splitlines())
+
+
+def uploaded(path: str) -> bool:
+    """Whether `gcloud builds submit` sends this path to Cloud Build (gitignore semantics)."""
+    return not gcloud_ignore().match_file(path)
+
+
 @pytest.mark.parametrize("path", KEPT_OUT)
 def test_dockerignore_keeps_local_state_and_secrets_out(path: str):
     assert not copied(path), f"{path} would go into the image"
+
+
+@pytest.mark.parametrize("path", KEPT_OUT)
+def test_gcloudignore_keeps_them_on_this_machine(path: str):
+    # Kept out of the image is not enough: Cloud Build's upload sits in a bucket.
+    assert not uploaded(path), f"gcloud builds submit would upload {path}"
+
+
+def test_gcloudignore_uploads_everything_the_build_reads():
+    build_inputs = [p for p in tracked_files() if copied(p)] + ["Dockerfile", ".dockerignore"]
+    assert [p for p in build_inputs if not uploaded(p)] == []
 
 
 def tracked_files() -> list[str]:
