@@ -405,6 +405,9 @@ resource "google_cloud_run_v2_service" "dashboard" {
   description = "aggregat ${var.environment}: the dashboard over the production marts."
   ingress     = var.dashboard_ingress
 
+  # Stateless (the data is in BigQuery): switching enable_dashboard off may delete it.
+  deletion_protection = false
+
   template {
     service_account = google_service_account.dashboard[0].email
     # Streamlit keeps one websocket per browser tab: long requests, and the same instance.
