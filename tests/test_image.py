@@ -296,7 +296,7 @@ def test_dockerignore_keeps_everything_the_image_runs():
     dropped = [p for p in needed if not copied(p)]
     assert dropped == [], f"the image would miss {dropped}"
     # The dashboard (another change adds it) goes in with its Streamlit settings.
-    for path in ("dashboard/app.py", "dashboard/queries.py", "dashboard/.streamlit/config.toml"):
+    for path in ("dashboard/app.py", "dashboard/queries.py", ".streamlit/config.toml"):
         assert copied(path), path
 
 
@@ -387,8 +387,16 @@ def replay(root: Path) -> Replay:
         # Offline: every wheel must come from uv's cache, filled from the same lock.
         "UV_OFFLINE": "1",
     }
-    if "UV_CACHE_DIR" in os.environ:
-        env["UV_CACHE_DIR"] = os.environ["UV_CACHE_DIR"]
+    # This host's way to the package registries (certificates, mirrors, proxies) and uv's cache.
+    env.update(
+        {
+            k: v
+            for k, v in os.environ.items()
+            if k.startswith("PIP_")
+            or k.lower().endswith("_proxy")
+            or k in {"SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "UV_CACHE_DIR"}
+        }
+    )
     # Speed only, no effect on what resolves: link from the cache, skip bytecode of 1 GB.
     speed = {"UV_LINK_MODE": "hardlink", "UV_COMPILE_BYTECODE": "0"}
     workdir = root
