@@ -423,6 +423,13 @@ def replay(root: Path) -> Replay:
                         command,
                     )
                 )
+                # These run as this host's user (root in CI): never outside the replay folder.
+                outside = [
+                    path
+                    for path in re.findall(r"(?<![\w.$}/-])/[\w.-][\w./*-]*", command)
+                    if not path.startswith(str(root))
+                ]
+                assert outside == [], f"RUN {command} would touch {outside} on this host"
                 done = subprocess.run(
                     ["sh", "-c", command],
                     cwd=workdir,
