@@ -437,12 +437,14 @@ resource "google_cloud_run_v2_service" "dashboard" {
         cpu_idle = true
       }
 
+      # Streamlit reads its options from STREAMLIT_* variables (as `make dashboard` passes flags).
       dynamic "env" {
         for_each = merge(local.aggregat_env, {
-          AGGREGAT_DASHBOARD_PORT   = "8080"
-          STREAMLIT_SERVER_PORT     = "8080"
-          STREAMLIT_SERVER_ADDRESS  = "0.0.0.0"
-          STREAMLIT_SERVER_HEADLESS = "true"
+          AGGREGAT_DASHBOARD_PORT       = "8080"
+          STREAMLIT_SERVER_PORT         = "8080"
+          STREAMLIT_SERVER_ADDRESS      = "0.0.0.0"
+          STREAMLIT_SERVER_HEADLESS     = "true"
+          STREAMLIT_CLIENT_TOOLBAR_MODE = "viewer"
         })
         content {
           name  = env.key
