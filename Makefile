@@ -36,14 +36,15 @@ $(VENV)/.installed: requirements.txt
 
 install: $(VENV)/.installed
 
-TEST_ENVS := .venv-bqemulator/.installed .venv-checkov/.installed
+TEST_ENVS := .venv-bqemulator/.installed .venv-checkov/.installed .venv-hadolint/.installed
 
 run: install
 	$(BIN)/python -m flows run $(ARGS)
 
-lint: install
+lint: install .venv-hadolint/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	.venv-hadolint/bin/hadolint Dockerfile
 
 format: install
 	$(BIN)/ruff check --fix .

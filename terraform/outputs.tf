@@ -27,8 +27,8 @@ output "work_pool_name" {
 }
 
 output "artifact_registry_repository_url" {
-  description = "Docker repository of the flow image for Cloud Run, or null when enable_cloud_run is false."
-  value       = var.enable_cloud_run ? "${var.region}-docker.pkg.dev/${var.project_id}/${google_artifact_registry_repository.flows[0].repository_id}" : null
+  description = "Docker repository of the project image, or null when neither enable_cloud_run nor enable_dashboard is set."
+  value       = local.image_repository ? "${var.region}-docker.pkg.dev/${var.project_id}/${google_artifact_registry_repository.flows[0].repository_id}" : null
 }
 
 output "cloud_run_service_account" {
@@ -38,14 +38,30 @@ output "cloud_run_service_account" {
 
 output "aggregat_env" {
   description = "AGGREGAT_* settings of this environment, for .env.<env> read by setup_prefect.py."
+  value       = local.aggregat_env
+}
+
+output "secrets" {
+  description = "Secret Manager secret ids by the AGGREGAT_* setting each holds (add values with gcloud secrets versions add)."
+  value       = { for name, secret in local.secrets : secret.setting => google_secret_manager_secret.aggregat[name].secret_id }
+}
+
+output "env_from_secrets" {
+  description = "The flows' secrets in the shape of a cloud-run-v2 work pool's env_from_secrets variable."
   value = {
-    AGGREGAT_ENV                 = var.environment
-    AGGREGAT_PROFILE             = "gcp"
-    AGGREGAT_GCP_PROJECT         = var.project_id
-    AGGREGAT_LAKE_URL            = "gs://${google_storage_bucket.lake.name}"
-    AGGREGAT_BIGQUERY_LOCATION   = var.bigquery_location
-    AGGREGAT_STAGING_DATASET     = google_bigquery_dataset.aggregat["staging"].dataset_id
-    AGGREGAT_DEVELOPMENT_DATASET = google_bigquery_dataset.aggregat["development"].dataset_id
-    AGGREGAT_PRODUCTION_DATASET  = google_bigquery_dataset.aggregat["production"].dataset_id
+    for name, secret in local.secrets : secret.setting => {
+      secret  = google_secret_manager_secret.aggregat[name].secret_id
+      version = "latest"
+    } if secret.flows
   }
+}
+
+output "dashboard_service_account" {
+  description = "E-mail of the dashboard's read-only identity, or null when enable_dashboard is false."
+  value       = var.enable_dashboard ? google_service_account.dashboard[0].email : null
+}
+
+output "dashboard_url" {
+  description = "URL of the dashboard service (IAM-protected: open it through gcloud run services proxy), or null before dashboard_image is set."
+  value       = local.dashboard_service ? google_cloud_run_v2_service.dashboard[0].uri : null
 }

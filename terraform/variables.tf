@@ -152,17 +152,102 @@ variable "dashboard_readers" {
 
 variable "enable_cloud_run" {
   type        = bool
-  description = "Create the serverless option: an Artifact Registry repository for the flow image and a Cloud Run job identity for a cloud-run work pool."
+  description = "Create the serverless option: an Artifact Registry repository for the project image and a Cloud Run job identity for a cloud-run-v2 work pool."
   default     = false
 }
 
 variable "artifact_registry_repository" {
   type        = string
-  description = "Artifact Registry (Docker) repository id for the flow image when enable_cloud_run is true."
+  description = "Artifact Registry (Docker) repository id for the project image (enable_cloud_run or enable_dashboard)."
   default     = "aggregat"
 
   validation {
     condition     = can(regex("^[a-z][a-z0-9-]{0,62}$", var.artifact_registry_repository))
     error_message = "artifact_registry_repository must be lowercase letters, digits and hyphens."
+  }
+}
+
+variable "deployer_principal" {
+  type        = string
+  description = "IAM member (user:, group:, serviceAccount:) allowed to impersonate the worker's service account (roles/iam.serviceAccountTokenCreator on it) to run make setup or a worker without a key; null: nobody."
+  default     = null
+
+  validation {
+    condition     = var.deployer_principal == null || can(regex("^(user|group|serviceAccount):[^@\\s]+@[^@\\s]+$", var.deployer_principal))
+    error_message = "deployer_principal must be user:EMAIL, group:EMAIL or serviceAccount:EMAIL (or null)."
+  }
+}
+
+variable "enable_dashboard" {
+  type        = bool
+  description = "Create the dashboard's read-only service account (BigQuery Data Viewer on the production dataset, Job User) and the image repository; the Cloud Run service follows once dashboard_image is set."
+  default     = false
+}
+
+variable "dashboard_image" {
+  type        = string
+  description = "Image of the dashboard service, <repository url>/aggregat:<tag> (the project image); null: no service yet."
+  default     = null
+
+  validation {
+    condition     = var.dashboard_image == null || can(regex("^[a-z0-9.-]+(:[0-9]+)?/[^:@\\s]+(:[\\w][\\w.-]{0,127}|@sha256:[0-9a-f]{64})$", var.dashboard_image))
+    error_message = "dashboard_image must be a full image reference with a tag or digest, e.g. europe-west1-docker.pkg.dev/PROJECT/aggregat/aggregat:2026-12-01."
+  }
+}
+
+variable "dashboard_command" {
+  type        = list(string)
+  description = "Command of the dashboard container, run from the image's working directory (the repository)."
+  default     = ["streamlit", "run", "dashboard/app.py"]
+
+  validation {
+    condition     = length(var.dashboard_command) >= 1
+    error_message = "dashboard_command needs at least the program to run."
+  }
+}
+
+variable "dashboard_ingress" {
+  type        = string
+  description = "Where requests to the dashboard may come from (Cloud Run ingress); with ALL, IAM still requires a granted Google identity."
+  default     = "INGRESS_TRAFFIC_ALL"
+
+  validation {
+    condition     = contains(["INGRESS_TRAFFIC_ALL", "INGRESS_TRAFFIC_INTERNAL_ONLY", "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"], var.dashboard_ingress)
+    error_message = "dashboard_ingress must be INGRESS_TRAFFIC_ALL, INGRESS_TRAFFIC_INTERNAL_ONLY or INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER."
+  }
+}
+
+variable "dashboard_invokers" {
+  type        = list(string)
+  description = "IAM members (user:, group:, serviceAccount:, domain:) granted roles/run.invoker on the dashboard service; never allUsers or allAuthenticatedUsers."
+  default     = []
+
+  validation {
+    condition = alltrue([
+      for m in var.dashboard_invokers : can(regex("^(user|group|serviceAccount|domain):", m))
+    ])
+    error_message = "dashboard_invokers entries must start with user:, group:, serviceAccount: or domain: (no public access)."
+  }
+}
+
+variable "dashboard_max_instances" {
+  type        = number
+  description = "Most dashboard instances Cloud Run may start (each holds the browser sessions routed to it)."
+  default     = 2
+
+  validation {
+    condition     = var.dashboard_max_instances >= 1 && var.dashboard_max_instances <= 20
+    error_message = "dashboard_max_instances must be between 1 and 20."
+  }
+}
+
+variable "dashboard_memory" {
+  type        = string
+  description = "Memory limit of a dashboard instance (Cloud Run units, e.g. 1Gi)."
+  default     = "1Gi"
+
+  validation {
+    condition     = can(regex("^[0-9]+(Mi|Gi)$", var.dashboard_memory))
+    error_message = "dashboard_memory must be a Cloud Run memory size such as 512Mi or 1Gi."
   }
 }
