@@ -149,7 +149,7 @@ def _step_functions(as_of: date) -> dict[str, Callable[[], Any]]:
 
         result = forecast_step(as_of=as_of)
         # The skill marts read the forecast just written: rebuild them, not the whole project.
-        dbt_build(select=SKILL_MODELS)
+        dbt_build(select=SKILL_MODELS, freshness=False)
         return result
 
     return {

@@ -129,3 +129,25 @@ def test_load_markdown_lists_tables_and_days() -> None:
     text = load_markdown([LoadResult("odre__x", [AS_OF], 96), LoadResult("odre__y", [], 0)])
     assert "| odre__x | 1 | 96 | 2025-03-30 |" in text
     assert "| odre__y | 0 | 0 |  |" in text
+
+
+def test_a_stale_source_is_a_warning_in_the_run_summary_not_a_failure() -> None:
+    from datetime import datetime
+
+    from flows.transform import SourceFreshness, TransformSummary
+
+    built = TransformSummary(
+        target="local",
+        freshness=[
+            SourceFreshness("odre.eco2mix_national_tr", "pass", datetime(2025, 3, 30, 9), 3600.0),
+            SourceFreshness("odre.gas", "error", datetime(2025, 3, 20), 10.5 * 86400),
+        ],
+    )
+    calls, functions = recorder(set())
+    functions["transform"] = lambda: built
+    summary = run_steps(AS_OF, ["load", "transform", "forecast"], functions)
+    assert [o.status for o in summary.outcomes] == ["ok", "ok", "ok"]  # forecast still runs
+    detail = summary.outcomes[1].detail
+    assert "source freshness: 1 of 2 sources pass" in detail
+    assert "WARNING odre.gas: error, newest load 10.5 days old (2025-03-20 00:00 UTC)" in detail
+    assert "WARNING odre.gas" in summary.markdown()
