@@ -26,7 +26,10 @@ def required_filters() -> dict[str, str]:
 
 
 def test_the_large_date_filtered_marts_require_a_partition_filter() -> None:
-    assert required_filters() == {"energy_mix_hourly": "hour_utc", "weather_forecast_history": "run_day"}
+    assert required_filters() == {
+        "energy_mix_hourly": "hour_utc",
+        "weather_forecast_history": "run_day",
+    }
 
 
 def test_every_model_reading_them_filters_on_the_partition_column() -> None:
