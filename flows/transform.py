@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -332,7 +332,7 @@ def _freshness(result: Any) -> SourceFreshness:
     status = str(getattr(result.status, "value", result.status))
     loaded = getattr(result, "max_loaded_at", None)
     if loaded is not None and loaded.tzinfo is not None:
-        loaded = loaded.replace(tzinfo=None) - (loaded.utcoffset() or timedelta(0))
+        loaded = loaded.astimezone(UTC).replace(tzinfo=None)
     message = " ".join(str(getattr(result, "message", "") or "").split())[:300]
     return SourceFreshness(name, status, loaded, getattr(result, "age", None), message)
 
