@@ -45,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     backfill.add_argument(
         "--offline", action="store_true", help="never download: rebuild only from the lake"
     )
+    backfill.add_argument(
+        "--force", action="store_true", help="redo the month chunks an earlier run completed"
+    )
 
     backtest = sub.add_parser("backtest", help="rolling-origin forecast backtest with a report")
     backtest.add_argument("--start", type=_day, required=True)
@@ -69,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "backfill":
         from flows.pipeline import backfill_cli
 
-        return backfill_cli(start=args.start, end=args.end, offline=args.offline)
+        return backfill_cli(start=args.start, end=args.end, offline=args.offline, force=args.force)
     if args.command == "backtest":
         from flows.forecast.backtest import backtest_cli
 

@@ -4,12 +4,19 @@ Staging tables are created explicitly, DATE-partitioned on their day column and 
 their descriptions. A day swap never touches partition decorators (`table$20240102`, refused by
 the emulator): the rows go first into a temporary table by a Parquet load job, then one
 multi-statement transaction deletes the days and inserts the new rows. A failure at any point
-before the commit leaves every day as it was; after it, every day is new.
+before the commit leaves every day as it was; after it, every day is new. One swap modifies at
+most `max_partitions_per_job` day partitions (BigQuery refuses a job modifying more than
+4,000): callers split longer loads into chunks (flows/staging.py).
+
+Every job carries the guard-rails of the settings: labels `app`, `env` and `flow` (the Prefect
+flow running it) for the billing export, a server-side timeout (`job_timeout_ms`), and for
+queries a `maximum_bytes_billed` so that a runaway scan fails before it costs anything.
 """
 
 from __future__ import annotations
 
 import io
+import re
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
@@ -51,6 +58,34 @@ LOADS_SPEC = TableSpec(
 )
 # Temporary tables expire by themselves if a killed run could not drop them.
 TEMP_TABLE_LIFETIME = timedelta(days=1)
+# BigQuery's own quota on the partitions one job modifies, and the project's default below it.
+BIGQUERY_PARTITION_QUOTA = 4000
+DEFAULT_MAX_PARTITIONS = 3000
+APP_LABEL = "aggregat"
+# The `flow` label of a job issued outside any Prefect flow run (a shell, a test).
+NO_FLOW = "adhoc"
+_LABEL_VALUE = re.compile(r"[^a-z0-9_-]")
+
+
+def label_value(text: str) -> str:
+    """A BigQuery label value: lowercase letters, digits, `_` and `-`, at most 63 characters."""
+    return _LABEL_VALUE.sub("_", text.lower())[:63]
+
+
+def current_flow() -> str:
+    """The name of the Prefect flow this code runs in, else NO_FLOW."""
+    from prefect.runtime import flow_run
+
+    return flow_run.flow_name or NO_FLOW
+
+
+def job_labels(env: str, flow: str | None = None) -> dict[str, str]:
+    """The labels of every job the project issues: app, environment and flow (or step)."""
+    return {
+        "app": APP_LABEL,
+        "env": label_value(env),
+        "flow": label_value(flow or current_flow()),
+    }
 
 
 def schema_of(spec: TableSpec) -> list[bigquery.SchemaField]:
@@ -117,13 +152,24 @@ class BigQueryWarehouse(Warehouse):
         location: str,
         job_timeout: float = 900.0,
         retry_deadline: float = 120.0,
+        env: str = "dev",
+        max_partitions_per_job: int = DEFAULT_MAX_PARTITIONS,
+        maximum_bytes_billed: int | None = None,
     ) -> None:
         from google.cloud.bigquery import DEFAULT_RETRY
 
+        if not 1 <= max_partitions_per_job <= BIGQUERY_PARTITION_QUOTA:
+            raise ValueError(
+                f"max_partitions_per_job {max_partitions_per_job} is outside 1..{BIGQUERY_PARTITION_QUOTA}"
+                " (BigQuery refuses a job modifying more partitions)"
+            )
         self.client = client
         self.project = client.project
         self.location = location
         self.job_timeout = job_timeout
+        self.env = env
+        self.max_partitions_per_job = max_partitions_per_job
+        self.maximum_bytes_billed = maximum_bytes_billed
         # API calls retry transient errors for this long, not the client's default 10 minutes.
         self.retry = DEFAULT_RETRY.with_deadline(retry_deadline)
         self._datasets: set[str] = set()
@@ -138,6 +184,9 @@ class BigQueryWarehouse(Warehouse):
             location=settings.bigquery_location,
             job_timeout=settings.bigquery_job_timeout_seconds,
             retry_deadline=4 * settings.gcp_timeout_seconds,
+            env=settings.env,
+            max_partitions_per_job=settings.bigquery_max_partitions_per_job,
+            maximum_bytes_billed=settings.bigquery_maximum_bytes_billed,
         )
 
     def table_id(self, dataset: str, table: str) -> str:
@@ -147,8 +196,23 @@ class BigQueryWarehouse(Warehouse):
     def _sql(self, dataset: str, table: str) -> str:
         return f"`{self.table_id(dataset, table)}`"
 
+    def _job_timeout_ms(self) -> int:
+        return int(self.job_timeout * 1000)
+
+    def _query_config(self) -> bigquery.QueryJobConfig:
+        """Labels, server-side timeout and byte cap of every query job."""
+        from google.cloud import bigquery
+
+        return bigquery.QueryJobConfig(
+            labels=job_labels(self.env),
+            job_timeout_ms=self._job_timeout_ms(),
+            maximum_bytes_billed=self.maximum_bytes_billed,
+        )
+
     def _run(self, sql: str) -> pd.DataFrame:
-        job = self.client.query(sql, location=self.location, retry=self.retry)
+        job = self.client.query(
+            sql, job_config=self._query_config(), location=self.location, retry=self.retry
+        )
         result = job.result(timeout=self.job_timeout, retry=self.retry)
         return as_duckdb_frame(result.to_arrow(create_bqstorage_client=False))
 
@@ -234,6 +298,7 @@ class BigQueryWarehouse(Warehouse):
         days = set(days)
         if not days:
             return 0
+        self._check_partition_count(spec, days)
         rows = _check_frame(spec, frame, days)
         self.ensure_table(dataset, spec)
         with self._temporary(dataset, spec) as temp:
@@ -259,6 +324,7 @@ class BigQueryWarehouse(Warehouse):
         days = set(days)
         if not days:
             return 0
+        self._check_partition_count(spec, days)
         self.ensure_table(dataset, spec)
         with self._temporary(dataset, spec) as temp:
             try:
@@ -281,6 +347,15 @@ class BigQueryWarehouse(Warehouse):
             self._swap(dataset, spec, temp, days)
         return loaded
 
+    def _check_partition_count(self, spec: TableSpec, days: set[date]) -> None:
+        if len(days) > self.max_partitions_per_job:
+            raise WarehouseError(
+                f"table {spec.name}: a swap of {len(days)} day partitions is more than one"
+                f" BigQuery job may modify here ({self.max_partitions_per_job},"
+                " AGGREGAT_BIGQUERY_MAX_PARTITIONS_PER_JOB): split the days into chunks"
+                " (flows.staging.chunks)"
+            )
+
     def _count(self, temp: str) -> int:
         return int(self._run(f"select count(*) as n from `{temp}`")["n"].iloc[0])
 
@@ -291,6 +366,8 @@ class BigQueryWarehouse(Warehouse):
             source_format=bigquery.SourceFormat.PARQUET,
             write_disposition=bigquery.WriteDisposition.WRITE_APPEND,
             schema=schema_of(spec),
+            labels=job_labels(self.env),
+            job_timeout_ms=self._job_timeout_ms(),
         )
 
     def _load_frame(self, temp: str, spec: TableSpec, rows: pd.DataFrame) -> None:
@@ -335,8 +412,14 @@ class BigQueryWarehouse(Warehouse):
         return {_as_date(d): fp for d, fp in zip(rows["day"], rows["fingerprint"], strict=True)}
 
     def record_loads(self, dataset: str, table: str, fingerprints: dict[date, str]) -> None:
-        if not fingerprints:
-            return
+        # _lake_loads is partitioned by day too; recording part of the days is safe (the
+        # others are just loaded again), so long lists go in several jobs.
+        days = sorted(fingerprints)
+        for i in range(0, len(days), self.max_partitions_per_job):
+            chunk = days[i : i + self.max_partitions_per_job]
+            self._record_chunk(dataset, table, {day: fingerprints[day] for day in chunk})
+
+    def _record_chunk(self, dataset: str, table: str, fingerprints: dict[date, str]) -> None:
         now = datetime.now(UTC)
         frame = pd.DataFrame(
             {

@@ -11,6 +11,7 @@ summary and fails if any step failed.
 from __future__ import annotations
 
 import dataclasses
+import json
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,8 +19,13 @@ from datetime import date, timedelta
 from typing import Any
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    update_progress_artifact,
+)
 from prefect.cache_policies import NO_CACHE
+from tqdm import tqdm
 
 from flows.lake import open_lake
 from flows.settings import Settings, get_settings
@@ -174,7 +180,7 @@ def _step_functions(as_of: date) -> dict[str, Callable[[], Any]]:
 
         result = forecast_step(as_of=as_of)
         # The skill marts read the forecast just written: rebuild them, not the whole project.
-        dbt_build(select=SKILL_MODELS)
+        dbt_build(select=SKILL_MODELS, freshness=False)
         return result
 
     return {
@@ -287,26 +293,93 @@ def backfill_markdown(start: date, end: date, rows: list[BackfillRow]) -> str:
     return "\n".join(lines)
 
 
-@flow(name="backfill")
-def backfill(start: date, end: date, offline: bool = False) -> list[BackfillRow]:
-    """Rebuild a date range: re-ingest ODRÉ, rebuild weather from the lake's archive, reload
-    staging and rebuild the marts."""
+def month_chunks(start: date, end: date, months: int = 1) -> list[tuple[date, date]]:
+    """[start, end] cut at calendar month boundaries into runs of `months` months."""
+    chunks = []
+    first = start
+    while first <= end:
+        year, month = divmod(first.month - 1 + months, 12)
+        following = date(first.year + year, month + 1, 1)
+        last = min(end, following - timedelta(days=1))
+        chunks.append((first, last))
+        first = following
+    return chunks
+
+
+# One marker per completed chunk: a re-run of a backfill skips the chunks it finds.
+BACKFILL_STATE_PREFIX = "state/backfill/"
+
+
+def chunk_marker(start: date, end: date) -> str:
+    """The lake key that records a completed backfill chunk."""
+    return f"{BACKFILL_STATE_PREFIX}{start.isoformat()}_{end.isoformat()}.json"
+
+
+def _rows_to_json(rows: list[BackfillRow]) -> bytes:
+    return json.dumps(
+        [{**dataclasses.asdict(r), "day": r.day.isoformat()} for r in rows], indent=1
+    ).encode()
+
+
+def _rows_from_json(data: bytes) -> list[BackfillRow]:
+    return [
+        BackfillRow(date.fromisoformat(r["day"]), r["product"], r["status"], r["detail"])
+        for r in json.loads(data)
+    ]
+
+
+@flow(name="backfill-chunk", flow_run_name="backfill-{start}-{end}")
+def backfill_chunk(start: date, end: date, offline: bool = False) -> list[BackfillRow]:
+    """One bounded piece of a backfill: re-ingest ODRÉ, rebuild weather, reload staging.
+
+    Idempotent (whole days rewritten, staging swaps by day) and recorded in the lake once it
+    completed, so a re-run of the backfill skips it.
+    """
     from flows.meteofrance.backfill import backfill_weather
     from flows.odre.flow import ingest_odre
+
+    settings = get_settings()
+    before = _odre_day_tags(settings)
+    if not offline:
+        ingest_odre(start=start, end=end)
+    rows = odre_backfill_rows(before, _odre_day_tags(settings), _days(start, end))
+    for r in backfill_weather(start, end, offline=offline):
+        rows.append(BackfillRow(r.day, r.product, r.status, r.detail))
+    load_staging()
+    open_lake(settings).write_bytes(chunk_marker(start, end), _rows_to_json(rows))
+    return rows
+
+
+@flow(name="backfill")
+def backfill(
+    start: date, end: date, offline: bool = False, force: bool = False
+) -> list[BackfillRow]:
+    """Rebuild a date range: re-ingest ODRÉ, rebuild weather from the lake's archive, reload
+    staging (one sub-flow per month chunk, skipped when already complete unless `force`),
+    then rebuild the marts."""
+    from flows.odre.ingest import show_progress
     from flows.transform import transform
 
     if end < start:
         raise ValueError(f"backfill end {end} is before start {start}")
     logger = get_run_logger()
     settings = get_settings()
-    days = _days(start, end)
-    before = _odre_day_tags(settings)
-    if not offline:
-        ingest_odre(start=start, end=end)
-    rows = odre_backfill_rows(before, _odre_day_tags(settings), days)
-    for r in backfill_weather(start, end, offline=offline):
-        rows.append(BackfillRow(r.day, r.product, r.status, r.detail))
-    load_staging()
+    lake = open_lake(settings)
+    chunks = month_chunks(start, end, settings.backfill_chunk_months)
+    progress = create_progress_artifact(
+        progress=0.0, key="backfill-progress", description=f"Backfill {start} .. {end}"
+    )
+    rows: list[BackfillRow] = []
+    bar = tqdm(chunks, desc="backfill", unit="chunk", disable=not show_progress(settings))
+    for done, (first, last) in enumerate(bar, start=1):
+        marker = chunk_marker(first, last)
+        if not force and lake.exists(marker):
+            logger.info("chunk %s .. %s already complete: skipped", first, last)
+            rows += _rows_from_json(lake.read_bytes(marker))
+        else:
+            logger.info("chunk %s .. %s (%d of %d)", first, last, done, len(chunks))
+            rows += backfill_chunk(first, last, offline=offline)
+        update_progress_artifact(progress, progress=100.0 * done / len(chunks))
     transform()
     for r in rows:
         logger.info("%s %s: %s %s", r.day, r.product, r.status, r.detail)
@@ -354,9 +427,9 @@ def run_cli(as_of: date | None, steps: list[str] | None) -> int:
     return 0
 
 
-def backfill_cli(start: date, end: date, offline: bool) -> int:
+def backfill_cli(start: date, end: date, offline: bool, force: bool = False) -> int:
     """`python -m flows backfill`: print the day x product table; non-zero if any day is missing."""
-    rows = backfill(start=start, end=end, offline=offline)
+    rows = backfill(start=start, end=end, offline=offline, force=force)
     width = max((len(r.product) for r in rows), default=10)
     for r in rows:
         print(f"{r.day}  {r.product:<{width}}  {r.status:<10}  {r.detail}")

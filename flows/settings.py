@@ -310,10 +310,33 @@ class Settings(BaseSettings):
         " default is 10 minutes).",
     )
     bigquery_job_timeout_seconds: float = Field(
-        900.0, description="Longest wait for one BigQuery load or query job."
+        900.0,
+        gt=0,
+        description="Longest run of one BigQuery load or query job: BigQuery cancels it after"
+        " this (the job's `job_timeout_ms`, also dbt's) and the client stops waiting.",
+    )
+    bigquery_max_partitions_per_job: int = Field(
+        3000,
+        ge=1,
+        le=4000,
+        description="Most day partitions one BigQuery job may modify: staging loads are split"
+        " into chunks of this many days, each its own transaction (BigQuery refuses a job"
+        " modifying more than 4,000).",
+    )
+    bigquery_maximum_bytes_billed: int = Field(
+        100 * 1024**3,
+        ge=1,
+        description="Most bytes one BigQuery query may bill (the warehouse's queries and dbt's):"
+        " a query that would scan more fails without running or costing (100 GiB).",
     )
 
     # --- operations -----------------------------------------------------------------------
+    backfill_chunk_months: int = Field(
+        1,
+        ge=1,
+        description="A backfill runs its range as chunks of this many calendar months, each a"
+        " sub-flow that is skipped on a re-run once complete.",
+    )
     progress: bool | None = Field(
         None, description="Show progress bars; unset means only when attached to a terminal."
     )

@@ -70,6 +70,14 @@ def fingerprint(objects: dict[str, str]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def chunks(days: list[date], size: int | None) -> list[list[date]]:
+    """Sorted days in consecutive runs of at most `size` (all in one when size is None)."""
+    days = sorted(days)
+    if not size or len(days) <= size:
+        return [days] if days else []
+    return [days[i : i + size] for i in range(0, len(days), size)]
+
+
 def load_changed(
     lake: Lake,
     warehouse: Warehouse,
@@ -81,7 +89,10 @@ def load_changed(
     """Replace the staging day partitions whose lake objects changed since their last load.
 
     `since` limits the scan to recent days (history that changed is still caught by a later
-    full load); `force_days` reloads days even when their fingerprint is unchanged.
+    full load); `force_days` reloads days even when their fingerprint is unchanged. The days
+    are swapped in chunks of at most the warehouse's `max_partitions_per_job`, each one its
+    own transaction followed by its fingerprints: after a crash between chunks, the days of
+    the chunks that committed are recorded and the next run loads exactly the others.
     """
     table = source.spec.name
     warehouse.ensure_table(dataset, source.spec)
@@ -93,14 +104,14 @@ def load_changed(
         if (since is None or day >= since)
         and (loaded.get(day) != fingerprint(objs) or day in (force_days or set()))
     }
-    if not todo:
-        return LoadResult(table, [], 0)
-    frames = [
-        source.to_frame(lake.read_parquet(key), key)
-        for objs in todo.values()
-        for key in sorted(objs)
-    ]
-    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    rows = warehouse.replace_partitions(dataset, source.spec, frame, todo)
-    warehouse.record_loads(dataset, table, {day: fingerprint(objs) for day, objs in todo.items()})
+    rows = 0
+    for chunk in chunks(list(todo), warehouse.max_partitions_per_job):
+        frames = [
+            source.to_frame(lake.read_parquet(key), key)
+            for day in chunk
+            for key in sorted(todo[day])
+        ]
+        frame = pd.concat(frames, ignore_index=True)
+        rows += warehouse.replace_partitions(dataset, source.spec, frame, chunk)
+        warehouse.record_loads(dataset, table, {day: fingerprint(todo[day]) for day in chunk})
     return LoadResult(table, sorted(todo), rows)

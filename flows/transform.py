@@ -3,7 +3,9 @@
 `run_dbt_build` runs `dbt build` in-process (dbt's programmatic `dbtRunner`, not a shell) with
 the project, profiles, target and environment taken from Settings, and turns dbt's results
 into a `TransformSummary`; a failing model or test raises `TransformError` naming the nodes.
-The Prefect flow `transform` wraps it with retries and a run artifact.
+`run_source_freshness` runs `dbt source freshness` the same way: a stale or missing source is
+reported (pass / warn / error and the age of its newest load), never raised. The Prefect flow
+`transform` runs both, with retries and a run artifact.
 """
 
 from __future__ import annotations
@@ -13,16 +15,44 @@ import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
 from flows.settings import Settings, get_settings
 
 # Statuses dbt gives a node that did not do its job.
 _FAILED = {"error", "fail"}
+
+
+@dataclass(frozen=True)
+class SourceFreshness:
+    """How recent one source's newest load is, as `dbt source freshness` judged it."""
+
+    source: str  # source_name.table_name
+    status: str  # pass | warn | error | runtime error
+    max_loaded_at: datetime | None = None
+    age_seconds: float | None = None
+    message: str = ""
+
+    @property
+    def stale(self) -> bool:
+        return self.status != "pass"
+
+    def age(self) -> str:
+        """The age of the newest load, in hours or days."""
+        if self.age_seconds is None:
+            return "unknown"
+        hours = self.age_seconds / 3600
+        return f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.1f} days"
+
+    def __str__(self) -> str:
+        if self.max_loaded_at is None:
+            return f"{self.source}: {self.status} ({self.message or 'no load time'})"
+        return f"{self.source}: {self.status}, newest load {self.age()} old ({self.max_loaded_at:%Y-%m-%d %H:%M} UTC)"
 
 
 @dataclass(frozen=True)
@@ -50,6 +80,11 @@ class TransformSummary:
     skipped: list[str] = field(default_factory=list)
     failures: list[NodeFailure] = field(default_factory=list)
     elapsed_seconds: float = 0.0
+    freshness: list[SourceFreshness] = field(default_factory=list)
+
+    @property
+    def stale_sources(self) -> list[SourceFreshness]:
+        return [f for f in self.freshness if f.stale]
 
     @property
     def ok(self) -> bool:
@@ -64,7 +99,26 @@ class TransformSummary:
             f"{len(self.skipped)} skipped in {self.elapsed_seconds:.1f}s"
         ]
         lines += [f"  FAILED {f}" for f in self.failures]
+        if self.freshness:
+            fresh = len(self.freshness) - len(self.stale_sources)
+            lines.append(f"source freshness: {fresh} of {len(self.freshness)} sources pass")
+            lines += [f"  WARNING {f}" for f in self.stale_sources]
         return "\n".join(lines)
+
+    def freshness_markdown(self) -> str:
+        """The freshness of every source as a table (empty when it was not checked)."""
+        if not self.freshness:
+            return ""
+        rows = "\n".join(
+            f"| {f.source} | {'⚠ ' if f.stale else ''}{f.status} | "
+            f"{f'{f.max_loaded_at:%Y-%m-%d %H:%M}' if f.max_loaded_at else ''} | {f.age()} | "
+            f"{f.message} |"
+            for f in self.freshness
+        )
+        return (
+            "## Source freshness\n| source | status | newest load (UTC) | age | note |\n"
+            f"|---|---|---|---|---|\n{rows}\n\n"
+        )
 
     def markdown(self) -> str:
         """The summary as a Prefect artifact."""
@@ -76,6 +130,7 @@ class TransformSummary:
             f"{self.tests_failed} failed; {len(self.skipped)} nodes skipped; "
             f"{self.elapsed_seconds:.1f} s.\n\n"
             + (f"## Failures\n{failed}\n\n" if failed else "")
+            + self.freshness_markdown()
             + f"## Models built\n| model |\n|---|\n{rows}\n"
         )
 
@@ -125,6 +180,13 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[key] = old
 
 
+def _artifacts(settings: Settings, artifacts_dir: Path | None) -> Path:
+    artifacts_dir = artifacts_dir or settings.dbt_artifacts_dir
+    if artifacts_dir:
+        return Path(artifacts_dir).expanduser().resolve()
+    return Path(settings.dbt_project_dir).expanduser().resolve()
+
+
 def build_arguments(
     settings: Settings,
     select: str | None = None,
@@ -132,11 +194,23 @@ def build_arguments(
     artifacts_dir: Path | None = None,
 ) -> list[str]:
     """The `dbt build` command line, as dbtRunner takes it."""
+    args = ["build", *_common_arguments(settings, artifacts_dir)]
+    if select:
+        args += ["--select", *select.split()]
+    if full_refresh:
+        args.append("--full-refresh")
+    return args
+
+
+def freshness_arguments(settings: Settings, artifacts_dir: Path | None = None) -> list[str]:
+    """The `dbt source freshness` command line (sources.json lands in dbt's target/)."""
+    return ["source", "freshness", *_common_arguments(settings, artifacts_dir)]
+
+
+def _common_arguments(settings: Settings, artifacts_dir: Path | None) -> list[str]:
     project = Path(settings.dbt_project_dir).expanduser().resolve()
-    artifacts_dir = artifacts_dir or settings.dbt_artifacts_dir
-    artifacts = Path(artifacts_dir).expanduser().resolve() if artifacts_dir else project
-    args = [
-        "build",
+    artifacts = _artifacts(settings, artifacts_dir)
+    return [
         "--project-dir",
         str(project),
         "--profiles-dir",
@@ -149,11 +223,6 @@ def build_arguments(
         str(artifacts / "logs"),
         "--no-use-colors",
     ]
-    if select:
-        args += ["--select", *select.split()]
-    if full_refresh:
-        args.append("--full-refresh")
-    return args
 
 
 def summarise(target: str, results: list[Any], elapsed: float) -> TransformSummary:
@@ -205,18 +274,10 @@ def run_dbt_build(
     `artifacts_dir` holds dbt's target/ and logs/ (default: Settings.dbt_artifacts_dir, else
     the dbt project folder).
     """
-    from dbt.cli.main import dbtRunner
-
     target = settings.resolved_dbt_target
     args = build_arguments(settings, select, full_refresh, artifacts_dir)
     started = time.monotonic()
-    env = dbt_environment(settings)
-    with _keyfile(settings) as key:
-        if key is not None:
-            # The worker holds its key in a credentials block; dbt-bigquery wants a file.
-            env["AGGREGAT_GCP_CREDENTIALS_FILE"] = str(key)
-        with _environment(env):
-            outcome = dbtRunner().invoke(args)
+    outcome = _invoke(settings, args)
     elapsed = time.monotonic() - started
     results = getattr(outcome.result, "results", None)
     if outcome.exception is not None or results is None:
@@ -230,6 +291,50 @@ def run_dbt_build(
             summary,
         )
     return summary
+
+
+def _invoke(settings: Settings, args: list[str]) -> Any:
+    """Run one dbt command in-process with the settings' environment; dbt's outcome."""
+    from dbt.cli.main import dbtRunner
+
+    from flows.bigquery import current_flow
+
+    env = dbt_environment(settings)
+    # The `flow` job label of dbt's BigQuery jobs (dbt/macros/query_comment.sql).
+    env["AGGREGAT_JOB_FLOW"] = current_flow()
+    with _keyfile(settings) as key:
+        if key is not None:
+            # The worker holds its key in a credentials block; dbt-bigquery wants a file.
+            env["AGGREGAT_GCP_CREDENTIALS_FILE"] = str(key)
+        with _environment(env):
+            return dbtRunner().invoke(args)
+
+
+def run_source_freshness(
+    settings: Settings, artifacts_dir: Path | None = None
+) -> list[SourceFreshness]:
+    """Run `dbt source freshness`; each source's status, never an exception for a stale one.
+
+    A source that could not be checked (its table not written yet, the warehouse down) is
+    reported as `runtime error` with dbt's message.
+    """
+    outcome = _invoke(settings, freshness_arguments(settings, artifacts_dir))
+    results = getattr(outcome.result, "results", None)
+    if results is None:
+        reason = " ".join(str(outcome.exception or outcome.result or "no results").split())
+        return [SourceFreshness("all sources", "runtime error", message=reason[:300])]
+    return sorted((_freshness(r) for r in results), key=lambda f: f.source)
+
+
+def _freshness(result: Any) -> SourceFreshness:
+    node = result.node
+    name = f"{node.source_name}.{node.name}"
+    status = str(getattr(result.status, "value", result.status))
+    loaded = getattr(result, "max_loaded_at", None)
+    if loaded is not None and loaded.tzinfo is not None:
+        loaded = loaded.astimezone(UTC).replace(tzinfo=None)
+    message = " ".join(str(getattr(result, "message", "") or "").split())[:300]
+    return SourceFreshness(name, status, loaded, getattr(result, "age", None), message)
 
 
 def mart_names(settings: Settings) -> list[str]:
@@ -277,15 +382,31 @@ def publish_summary(summary: TransformSummary) -> None:
     )
 
 
+@task(retries=1, retry_delay_seconds=30)
+def source_freshness() -> list[SourceFreshness]:
+    """Check how recent every dbt source's newest load is."""
+    return run_source_freshness(get_settings())
+
+
 @flow(name="transform", log_prints=True)
-def transform(select: str | None = None, full_refresh: bool = False) -> TransformSummary:
-    """Build the dbt project: staging and intermediate models, production marts, tests."""
+def transform(
+    select: str | None = None, full_refresh: bool = False, freshness: bool = True
+) -> TransformSummary:
+    """Build the dbt project: staging and intermediate models, production marts, tests; then
+    check the sources' freshness (a stale source is a warning, not a failure)."""
+    logger = get_run_logger()
     try:
         summary = dbt_build(select, full_refresh)
     except TransformError as exc:
         if exc.summary is not None:
+            if freshness:
+                exc.summary.freshness = source_freshness()
             publish_summary(exc.summary)
         raise
+    if freshness:
+        summary.freshness = source_freshness()
+        for stale in summary.stale_sources:
+            logger.warning("stale source %s", stale)
     publish_summary(summary)
     print(summary.describe())
     return summary

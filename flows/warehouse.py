@@ -2,6 +2,8 @@
 
 Loads are idempotent by day partition: `replace_partitions` swaps exactly the days it is
 given, in one transaction, so a run repeated or resumed after a crash leaves the same state.
+A backend may cap the days of one swap (`max_partitions_per_job`: BigQuery's quota on the
+partitions one job modifies); DuckDB has no cap, so a load there stays one transaction.
 """
 
 from __future__ import annotations
@@ -94,6 +96,10 @@ def partition_days(frame: pd.DataFrame, column: str) -> list[date]:
 
 class Warehouse(ABC):
     """Typed, partitioned tables and SQL, the same names on every backend."""
+
+    # Most day partitions one `replace_partitions` may swap; None means no limit. Callers
+    # with more days split them into chunks, each committed on its own.
+    max_partitions_per_job: int | None = None
 
     @abstractmethod
     def ensure_table(self, dataset: str, spec: TableSpec) -> None:

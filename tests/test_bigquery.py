@@ -341,3 +341,51 @@ def test_bad_key_files_are_named(bq_settings, no_ambient_credentials, tmp_path: 
     broken.write_text('{"type": "service_account"}')
     with pytest.raises(GcpConfigError, match=f"credentials file {broken} .* not a service-account"):
         bigquery_client(real.model_copy(update={"gcp_credentials_file": broken}))
+
+
+# --- guard-rails of every job -----------------------------------------------------------
+def job_configurations(requests: list[tuple[str, str, bytes]]) -> list[dict]:
+    """The `configuration` of every job insert (plain, or an upload's JSON metadata part)."""
+    configs = []
+    for method, path, body in requests:
+        if method != "POST" or not path.split("?")[0].endswith("/jobs"):
+            continue
+        start = body.find(b"{")
+        job, _ = json.JSONDecoder().raw_decode(body[start:].decode("utf-8", "replace"))
+        configs.append(job["configuration"])
+    return configs
+
+
+def test_every_job_carries_labels_timeout_and_byte_cap(bq_settings, prefect_server) -> None:
+    from prefect import flow
+
+    from tests.gcp.proxy import FaultyProxy
+
+    with FaultyProxy(bq_settings.bigquery_api_endpoint) as proxy:
+        settings = bq_settings.model_copy(
+            update={
+                "bigquery_api_endpoint": proxy.endpoint,
+                "env": "Prod",
+                "bigquery_job_timeout_seconds": 321.5,
+                "bigquery_maximum_bytes_billed": 12345678,
+            }
+        )
+        wh = BigQueryWarehouse.from_settings(settings)
+        dataset = f"staging_{uuid.uuid4().hex[:10]}"
+        wh.replace_partitions(dataset, SPEC, rows([D1]), {D1})
+
+        @flow(name="Load Staging")
+        def in_a_flow() -> None:
+            wh.replace_partitions(dataset, SPEC, rows([D2]), {D2})
+            wh.record_loads(dataset, "obs", {D2: "x"})
+
+        in_a_flow()
+    configs = job_configurations(proxy.faults.requests)
+    kinds = [next(k for k in ("query", "load") if k in c) for c in configs]
+    # Outside and inside the flow: a load and a swap each, then the fingerprints' own two.
+    assert kinds == ["load", "query", "load", "query", "load", "query"]
+    flows_seen = [c["labels"].pop("flow") for c in configs]
+    assert flows_seen == ["adhoc"] * 2 + ["load_staging"] * 4
+    assert all(c["labels"] == {"app": "aggregat", "env": "prod"} for c in configs)
+    assert all(c["jobTimeoutMs"] == "321500" for c in configs)
+    assert all(c["query"]["maximumBytesBilled"] == "12345678" for c in configs if "query" in c)

@@ -129,3 +129,113 @@ def test_load_markdown_lists_tables_and_days() -> None:
     text = load_markdown([LoadResult("odre__x", [AS_OF], 96), LoadResult("odre__y", [], 0)])
     assert "| odre__x | 1 | 96 | 2025-03-30 |" in text
     assert "| odre__y | 0 | 0 |  |" in text
+
+
+def test_a_stale_source_is_a_warning_in_the_run_summary_not_a_failure() -> None:
+    from datetime import datetime
+
+    from flows.transform import SourceFreshness, TransformSummary
+
+    built = TransformSummary(
+        target="local",
+        freshness=[
+            SourceFreshness("odre.eco2mix_national_tr", "pass", datetime(2025, 3, 30, 9), 3600.0),
+            SourceFreshness("odre.gas", "error", datetime(2025, 3, 20), 10.5 * 86400),
+        ],
+    )
+    calls, functions = recorder(set())
+    functions["transform"] = lambda: built
+    summary = run_steps(AS_OF, ["load", "transform", "forecast"], functions)
+    assert [o.status for o in summary.outcomes] == ["ok", "ok", "ok"]  # forecast still runs
+    detail = summary.outcomes[1].detail
+    assert "source freshness: 1 of 2 sources pass" in detail
+    assert "WARNING odre.gas: error, newest load 10.5 days old (2025-03-20 00:00 UTC)" in detail
+    assert "WARNING odre.gas" in summary.markdown()
+
+
+def test_month_chunks_cut_at_calendar_months() -> None:
+    from flows.pipeline import month_chunks
+
+    assert month_chunks(date(2024, 1, 30), date(2024, 3, 2)) == [
+        (date(2024, 1, 30), date(2024, 1, 31)),
+        (date(2024, 2, 1), date(2024, 2, 29)),
+        (date(2024, 3, 1), date(2024, 3, 2)),
+    ]
+    assert month_chunks(date(2024, 11, 5), date(2025, 5, 1), months=3) == [
+        (date(2024, 11, 5), date(2025, 1, 31)),
+        (date(2025, 2, 1), date(2025, 4, 30)),
+        (date(2025, 5, 1), date(2025, 5, 1)),
+    ]
+    assert month_chunks(date(2024, 1, 1), date(2024, 1, 1)) == [(date(2024, 1, 1),) * 2]
+
+
+@pytest.mark.slow
+def test_backfill_runs_month_chunks_and_resumes_after_a_failure(
+    prefect_server, settings, monkeypatch
+) -> None:
+    import pandas as pd
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    import flows.transform
+    from flows import pipeline
+    from flows.lake import open_lake
+    from flows.odre.schemas import GAS_STORAGE
+    from flows.warehouse import open_warehouse
+
+    # The lake already holds the gas days (an offline backfill rebuilds from it).
+    lake = open_lake(settings)
+    days = [date(2024, 1, 30) + pd.Timedelta(days=i) for i in range(33)]
+    for day in days:
+        row = {col: None for col in GAS_STORAGE.table.columns}
+        row.update(day=day, date=day, ingested_at=pd.Timestamp("2024-04-01", tz="UTC"))
+        frame = GAS_STORAGE.table.conform(pd.DataFrame([row]))
+        lake.write_parquet(f"{GAS_STORAGE.lake_prefix()}date={day}/part.parquet", frame)
+    # dbt is tested on its own; here it only has to be called once the chunks are done.
+    transforms: list[int] = []
+    monkeypatch.setattr(flows.transform, "transform", lambda: transforms.append(1))
+    ran: list[tuple[date, date]] = []
+    real_chunk, real_load = pipeline.backfill_chunk, pipeline.load_staging
+
+    def chunk(first, last, offline):
+        ran.append((first, last))
+        return real_chunk(first, last, offline=offline)
+
+    def load_dies_in_february():
+        if len(ran) == 2:
+            raise RuntimeError("worker killed during the February load")
+        return real_load()
+
+    monkeypatch.setattr(pipeline, "backfill_chunk", chunk)
+    monkeypatch.setattr(pipeline, "load_staging", load_dies_in_february)
+    start, end = date(2024, 1, 30), date(2024, 3, 2)
+    with pytest.raises(RuntimeError, match="February"):
+        pipeline.backfill(start=start, end=end, offline=True)
+    january, february, march = pipeline.month_chunks(start, end)
+    assert ran == [january, february] and transforms == []
+    assert lake.list(pipeline.BACKFILL_STATE_PREFIX) == [pipeline.chunk_marker(*january)]
+
+    monkeypatch.setattr(pipeline, "load_staging", real_load)
+    ran.clear()
+    rows = pipeline.backfill(start=start, end=end, offline=True)
+    assert ran == [february, march] and transforms == [1]  # January was not redone
+    gas = [r for r in rows if r.product == GAS_STORAGE.id]
+    assert [r.day for r in gas] == days and {r.status for r in gas} == {"archived"}
+    staged = open_warehouse(settings).query(
+        f"select distinct day from {settings.staging_dataset}.{GAS_STORAGE.table.name}"
+    )
+    assert len(staged) == len(days)
+
+    ran.clear()
+    assert pipeline.backfill(start=start, end=end, offline=True) == rows  # all skipped
+    assert ran == []
+    pipeline.backfill(start=start, end=end, offline=True, force=True)
+    assert ran == [january, february, march]
+
+    with get_client(sync_client=True) as client:
+        progress = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["backfill-progress"])),
+            sort="CREATED_DESC",
+            limit=1,
+        )
+    assert progress and float(progress[0].data) == 100.0

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from flows.lake import LocalLake
-from flows.staging import LakeSource, fingerprint, lake_days, load_changed
+from flows.staging import LakeSource, chunks, fingerprint, lake_days, load_changed
 from flows.warehouse import DuckDBWarehouse, TableSpec
 
 SPEC = TableSpec("obs", {"day": "date", "run": "string", "v": "float64"}, "day")
@@ -99,3 +99,39 @@ def test_file_name_separates_sources_sharing_a_folder(parts) -> None:
     lake.write_parquet("curated/obs/run=2024-01-01T00Z/other.parquet", other)
     assert load_changed(lake, wh, "staging", only).days == []  # the other file is not ours
     assert table(wh)["v"].tolist() == [1]
+
+
+def test_chunks_are_consecutive_runs_of_sorted_days() -> None:
+    days = [date(2024, 1, d) for d in (5, 1, 3, 2, 4)]
+    assert chunks(days, 2) == [
+        [date(2024, 1, 1), date(2024, 1, 2)],
+        [date(2024, 1, 3), date(2024, 1, 4)],
+        [date(2024, 1, 5)],
+    ]
+    assert chunks(days, None) == [sorted(days)] and chunks([], 3) == []
+
+
+def test_a_capped_warehouse_loads_in_chunks_and_records_only_committed_ones(
+    parts, monkeypatch
+) -> None:
+    lake, wh = parts
+    monkeypatch.setattr(wh, "max_partitions_per_job", 2, raising=False)
+    for day in range(1, 6):
+        put(lake, f"2024-01-0{day}T00Z", [float(day)])
+    real = wh.replace_partitions
+    swapped: list[list[date]] = []
+
+    def second_chunk_dies(dataset, spec, frame, days):
+        swapped.append(sorted(days))
+        if len(swapped) == 2:
+            raise OSError("killed during the second chunk")
+        return real(dataset, spec, frame, days)
+
+    monkeypatch.setattr(wh, "replace_partitions", second_chunk_dies)
+    with pytest.raises(OSError):
+        load_changed(lake, wh, "staging", SOURCE)
+    assert sorted(wh.loaded_fingerprints("staging", "obs")) == swapped[0]
+    monkeypatch.setattr(wh, "replace_partitions", real)
+    healed = load_changed(lake, wh, "staging", SOURCE)
+    assert healed.days == [date(2024, 1, d) for d in (3, 4, 5)]
+    assert table(wh)["v"].tolist() == [1, 2, 3, 4, 5]

@@ -110,3 +110,65 @@ def test_transform_flow_builds_and_reports(
     assert summary.tests_passed > 5 and summary.tests_failed == 0
     assert warehouse.table_exists(settings.development_dataset, "int_temperature__national_daily")
     assert (artifacts / "target" / "run_results.json").exists()
+
+
+def stage_ingested(
+    warehouse: DuckDBWarehouse, schema: str, dataset_id: str, hours_ago: float, **values
+) -> None:
+    """One row of an ODRÉ staging table, ingested that long ago."""
+    import pandas as pd
+
+    spec = DATASETS[dataset_id].table
+    now = pd.Timestamp.now(tz="UTC").floor("s")
+    row = {col: None for col in spec.columns}
+    row.update(day=now.date(), ingested_at=now - pd.Timedelta(hours=hours_ago), **values)
+    warehouse.replace_partitions(schema, spec, pd.DataFrame([row]), [now.date()])
+
+
+@pytest.mark.slow
+def test_source_freshness_is_in_the_summary_and_the_artifact(
+    prefect_server: None, settings: Settings, artifacts: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pandas as pd
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    from flows.settings import get_settings
+
+    monkeypatch.setenv("AGGREGAT_DBT_ARTIFACTS_DIR", str(artifacts))
+    get_settings.cache_clear()
+    warehouse = DuckDBWarehouse(settings.duckdb_path)
+    for dataset in DATASETS.values():
+        warehouse.ensure_table(settings.staging_dataset, dataset.table)
+    staging = settings.staging_dataset
+    stage_ingested(warehouse, staging, "eco2mix-national-tr", hours_ago=1)  # pass (warn: 3 h)
+    observed = {"date": pd.Timestamp.now().date(), "code_insee_region": 11, "region": "IDF"}
+    observed.update(tmin=1.0, tmax=5.0, tmoy=3.0)
+    stage_ingested(  # warn (after 40 days)
+        warehouse, staging, "temperature-quotidienne-regionale", 50 * 24, **observed
+    )
+    stage_ingested(warehouse, staging, "stock-quotidien-stockages-gaz", 20 * 24)  # error
+    summary = transform(select="regions stg_odre__regional_temperature")
+    by_source = {f.source: f for f in summary.freshness}
+    assert by_source["odre.eco2mix_national_tr"].status == "pass"
+    assert by_source["odre.temperature_quotidienne_regionale"].status == "warn"
+    gas = by_source["odre.stock_quotidien_stockages_gaz"]
+    assert gas.status == "error" and gas.age() == "20.0 days"
+    # Weather and forecast tables are not written yet: reported, not raised.
+    assert by_source["meteofrance.features_hourly"].status == "runtime error"
+    assert summary.ok  # a stale source is a warning, not a failure
+    described = summary.describe()
+    assert "WARNING odre.stock_quotidien_stockages_gaz: error, newest load 20.0 days old" in (
+        described
+    )
+    assert "odre.eco2mix_national_tr" not in described  # only the stale ones are named
+
+    with get_client(sync_client=True) as client:
+        (artifact,) = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["transform"])),
+            limit=1,
+            sort="CREATED_DESC",
+        )
+    assert "## Source freshness" in artifact.data
+    assert "| odre.temperature_quotidienne_regionale | ⚠ warn |" in artifact.data
+    assert "| odre.eco2mix_national_tr | pass |" in artifact.data

@@ -21,6 +21,8 @@
     {%- if watermark | lower not in existing -%}
         {{ return(none) }}
     {%- endif -%}
+    {#- A mart built with require_partition_filter is read with a filter that keeps it all. -#}
+    {%- set partition = config.get('partition_by') if config.get('require_partition_filter') -%}
     {%- set since -%}
         coalesce(
             {{ timestamp_minus_days('max(' ~ watermark ~ ')', var('incremental_margin_days')) }},
@@ -31,7 +33,10 @@
         {% for relation, time_column, loaded_column in upstreams %}
         select distinct cast({{ dbt.date_trunc('month', time_column) }} as date) as month_start
         from {{ relation }}
-        where {{ loaded_column }} > (select {{ since }} from {{ this }})
+        where {{ loaded_column }} > (
+            select {{ since }} from {{ this }}
+            {%- if partition %} where {{ partition_filter_all(partition.field) }}{% endif %}
+        )
         {% if not loop.last %}union distinct{% endif %}
         {% endfor %}
     {%- endset -%}

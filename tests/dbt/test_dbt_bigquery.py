@@ -10,6 +10,7 @@ insert_overwrite on BigQuery, with the macro override of dbt/macros/bigquery/) r
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from datetime import date
@@ -31,6 +32,8 @@ from tests.dbt.test_marts import (
     synthetic_gas,
     synthetic_temperature,
 )
+from tests.gcp.proxy import FaultyProxy
+from tests.test_bigquery import job_configurations
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -113,13 +116,18 @@ def builds(tmp_path_factory: pytest.TempPathFactory, bq_emulator) -> Iterator[di
         dbt_artifacts_dir=tmp / "dbt-local",
     )
     suffix = uuid.uuid4().hex[:8]
+    # dbt's requests go through a recording proxy: the job configurations it sends are checked.
+    proxy = FaultyProxy(bq_emulator.endpoint).__enter__()
     emulator = Settings(
         _env_file=None,
         profile="gcp",
         dbt_target="emulator",
         lake_url=str(tmp / "lake"),
         gcp_project=bq_emulator.project,
-        bigquery_api_endpoint=bq_emulator.endpoint,
+        bigquery_api_endpoint=proxy.endpoint,
+        env="ci",
+        bigquery_job_timeout_seconds=600.0,
+        bigquery_maximum_bytes_billed=5 * 10**9,
         staging_dataset=f"staging_{suffix}",
         development_dataset=f"development_{suffix}",
         production_dataset=f"production_{suffix}",
@@ -129,10 +137,12 @@ def builds(tmp_path_factory: pytest.TempPathFactory, bq_emulator) -> Iterator[di
     bq = BigQueryWarehouse.from_settings(emulator)
     stage_all(duck, local.staging_dataset, inputs)
     stage_all(bq, emulator.staging_dataset, inputs)
+    loads_done = len(proxy.faults.requests)
     summaries = {
         "local": run_dbt_build(local, select=OUR_MARTS),
         "emulator": run_dbt_build(emulator, select=OUR_MARTS),
     }
+    dbt_requests = proxy.faults.requests[loads_done:]
     yield {
         "local": local,
         "emulator": emulator,
@@ -140,8 +150,10 @@ def builds(tmp_path_factory: pytest.TempPathFactory, bq_emulator) -> Iterator[di
         "bq": bq,
         "inputs": inputs,
         "summaries": summaries,
+        "dbt_requests": dbt_requests,
     }
     bq.close()
+    proxy.__exit__(None, None, None)
 
 
 def compare_marts(builds: dict) -> None:
@@ -183,6 +195,38 @@ def test_marts_are_partitioned_and_documented_on_bigquery(builds: dict) -> None:
     assert described["consumption_mw"]
 
 
+def test_dbt_jobs_carry_labels_timeout_and_byte_cap(builds: dict) -> None:
+    configs = job_configurations(builds["dbt_requests"])
+    queries = [c for c in configs if "query" in c]
+    assert len(queries) > 20  # models, tests, introspection: every one of them
+    for config in queries:
+        labels = config["labels"]
+        assert {k: labels.get(k) for k in ("app", "env", "flow")} == {
+            "app": "aggregat",
+            "env": "ci",
+            "flow": "adhoc",  # run_dbt_build outside a Prefect flow
+        }, config
+        assert labels["node"] and labels["dbt_invocation_id"]
+        assert config["jobTimeoutMs"] == "600000"
+        assert config["query"]["maximumBytesBilled"] == str(5 * 10**9)
+    assert {c["labels"]["node"] for c in queries} >= {"energy_mix_hourly", "daily_merged"}
+
+
+def test_large_marts_require_a_partition_filter_and_their_tests_have_one(builds: dict) -> None:
+    # bqemulator keeps the option but does not enforce it: the SQL dbt ran is checked.
+    settings = builds["emulator"]
+    assert "require_partition_filter=true" in run_sql(settings, "energy_mix_hourly").replace(
+        " ", ""
+    )
+    run = settings.dbt_artifacts_dir / "target" / "run"
+    # Data tests' SQL sits under the .yml that declares them.
+    tests = [p for p in run.rglob("*.yml/*energy_mix_hourly*.sql")]
+    assert len(tests) > 5
+    for path in tests:
+        sql = " ".join(path.read_text().lower().split())
+        assert "where hour_utc is not null" in sql, path.name
+
+
 def test_incremental_revision_matches(builds: dict) -> None:
     revised = revise(builds["inputs"]["cons"])
     day = revised[revised["day"] == date(2024, 3, 31)]
@@ -193,6 +237,9 @@ def test_incremental_revision_matches(builds: dict) -> None:
     # The incremental run replaced whole monthly partitions with the overriding macro's script.
     script = run_sql(builds["emulator"], "energy_mix_hourly")
     assert "set dbt_partitions_for_replacement = (" in script and "ignore nulls" not in script
+    # Its watermark was read from the mart itself, with the filter the mart requires.
+    log = (builds["emulator"].dbt_artifacts_dir / "logs" / "dbt.log").read_text()
+    assert re.search(r"\.`energy_mix_hourly`\s+where hour_utc is not null", log)
     compare_marts(builds)
 
 
@@ -219,7 +266,10 @@ def test_environment_targets_come_from_the_settings(monkeypatch, target: str) ->
     monkeypatch.setenv("AGGREGAT_GCP_PROJECT", f"acme-energy-{target}")
     monkeypatch.setenv("AGGREGAT_DEVELOPMENT_DATASET", f"development_{target}")
     monkeypatch.setenv("AGGREGAT_BIGQUERY_LOCATION", "europe-west1")
+    monkeypatch.setenv("AGGREGAT_BIGQUERY_JOB_TIMEOUT_SECONDS", "1200.0")
+    monkeypatch.setenv("AGGREGAT_BIGQUERY_MAXIMUM_BYTES_BILLED", "7000000000")
     oauth = render_target(target)
+    assert (oauth.job_execution_timeout_seconds, oauth.maximum_bytes_billed) == (1200, 7 * 10**9)
     assert (oauth.method, oauth.database, oauth.schema, oauth.location) == (
         "oauth",
         f"acme-energy-{target}",

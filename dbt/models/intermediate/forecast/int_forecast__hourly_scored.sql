@@ -9,7 +9,9 @@ forecasts as (
 
 actuals as (
 
+    -- Every hour: the mart requires a partition filter, this one keeps all rows.
     select * from {{ ref('energy_mix_hourly') }}
+    where {{ partition_filter_all('hour_utc') }}
 
 ),
 

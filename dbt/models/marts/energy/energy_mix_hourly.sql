@@ -4,6 +4,7 @@
         incremental_strategy=monthly_incremental_strategy(),
         unique_key='hour_utc',
         partition_by=mart_partition('hour_utc', 'timestamp'),
+        require_partition_filter=true,
         cluster_by=['date_local'],
         on_schema_change='sync_all_columns',
     )

@@ -1,6 +1,7 @@
 {{
     config(
         partition_by=mart_partition('run_day', 'date', 'day'),
+        require_partition_filter=true,
         cluster_by=['forecast_model', 'valid_at', 'region_code'],
     )
 }}
