@@ -10,10 +10,11 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 
-.PHONY: help install run test lint format bench backfill backtest setup agent decode-grib
+.PHONY: help install run test lint format bench backfill backtest setup agent decode-grib dashboard
 
 help:
 	@echo "make run        run the daily pipeline (ARGS='--as-of YYYY-MM-DD --steps odre,load,...')"
+	@echo "make dashboard  serve the dashboard over the warehouse on http://127.0.0.1:AGGREGAT_DASHBOARD_PORT"
 	@echo "make test       lint and run the whole test suite"
 	@echo "make bench      run every benchmark in bench/"
 	@echo "make backfill   START=YYYY-MM-DD END=YYYY-MM-DD rebuild missed days from the lake"
@@ -69,6 +70,10 @@ setup: install
 # Prefect 3 has no agent: a worker polling the environment's work pool does that job.
 agent: install
 	$(BIN)/prefect worker start --pool aggregat-$(ENV) $(ARGS)
+
+# Prints http://127.0.0.1:PORT on its own line once the app answers; Ctrl-C stops it.
+dashboard: install
+	$(BIN)/python -m dashboard $(ARGS)
 
 decode-grib: install
 	$(BIN)/python -m flows decode-grib $(FILE)

@@ -147,16 +147,22 @@ def _check_frame(spec: TableSpec, frame: pd.DataFrame, days: set[date]) -> pd.Da
 
 
 class DuckDBWarehouse(Warehouse):
-    """A DuckDB file; a short-lived connection per call so dbt can open the file in between."""
+    """A DuckDB file; a short-lived connection per call so dbt can open the file in between.
 
-    def __init__(self, path: str | Path) -> None:
+    `read_only` opens it shared with other readers (the dashboard): DuckDB refuses a reader
+    while a writer holds the file and the other way round, so readers must not linger.
+    """
+
+    def __init__(self, path: str | Path, read_only: bool = False) -> None:
         self.path = Path(path).expanduser().resolve()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.read_only = read_only
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def _connect(self):
         import duckdb
 
-        return duckdb.connect(str(self.path))
+        return duckdb.connect(str(self.path), read_only=self.read_only)
 
     def ensure_table(self, dataset: str, spec: TableSpec) -> None:
         cols = ", ".join(f'"{c}" {DUCKDB_TYPES[t]}' for c, t in spec.columns.items())
@@ -255,10 +261,11 @@ class DuckDBWarehouse(Warehouse):
             con.unregister("incoming")
 
 
-def open_warehouse(settings: Settings) -> Warehouse:
-    """The warehouse the settings' profile names."""
+def open_warehouse(settings: Settings, read_only: bool = False) -> Warehouse:
+    """The warehouse the settings' profile names; `read_only` matters to DuckDB only (on
+    BigQuery a reader's service account grants no writes)."""
     if settings.profile == "gcp":
         from flows.bigquery import BigQueryWarehouse
 
         return BigQueryWarehouse.from_settings(settings)
-    return DuckDBWarehouse(settings.duckdb_path)
+    return DuckDBWarehouse(settings.duckdb_path, read_only=read_only)
