@@ -39,6 +39,12 @@ install: $(VENV)/.installed
 
 TEST_ENVS := .venv-bqemulator/.installed .venv-checkov/.installed
 
+# The dashboard's browser test drives Debian's chromium (browser downloads fail here); CI runs
+# as root, so `make test` installs it when missing.
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	apt-get update -qq && apt-get install -y -qq chromium
+
 run: install
 	$(BIN)/python -m flows run $(ARGS)
 
@@ -50,7 +56,7 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: install $(TEST_ENVS) lint
+test: install $(TEST_ENVS) $(CHROMIUM) lint
 	$(BIN)/python -m pytest $(ARGS)
 
 bench: install

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -17,6 +17,7 @@ from flows.settings import Settings, get_settings
 TIME_LOCAL = "Local time (Europe/Paris)"
 TIME_UTC = "Time (UTC)"
 DAY_LOCAL = "Day (Europe/Paris)"
+SOURCE_PREFIX = "Production tables read from"
 
 
 def _settings_key(settings: Settings) -> str:
@@ -63,6 +64,9 @@ def page(title: str, body: Callable[[], None]) -> None:
         body()
     except queries.DashboardError as exc:
         show_error(exc)
+    # Last on every page, error or not: what was read and when (a browser waits for it too).
+    where = _reader(_settings_key(get_settings()), get_settings()).where
+    st.caption(f"{SOURCE_PREFIX} {where}, {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC")
 
 
 def show_error(exc: queries.DashboardError) -> None:

@@ -8,6 +8,7 @@ The Prefect flow `transform` wraps it with retries and a run artifact.
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from collections.abc import Iterator
@@ -194,6 +195,21 @@ def _keyfile(settings: Settings) -> AbstractContextManager[Path | None]:
     return service_account_keyfile(settings)
 
 
+def release_duckdb() -> None:
+    """Close the DuckDB file dbt-duckdb keeps open in the process after a build.
+
+    Its environment is class-level and outlives `invoke`: left open, the rest of the run (and
+    any long-lived process that ran dbt) holds the file's write lock, and no reader such as
+    the dashboard can open it.
+    """
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    except ImportError:
+        return
+    DuckDBConnectionManager.close_all_connections()
+    gc.collect()  # the database closes when its last handle is collected
+
+
 def run_dbt_build(
     settings: Settings,
     select: str | None = None,
@@ -216,7 +232,10 @@ def run_dbt_build(
             # The worker holds its key in a credentials block; dbt-bigquery wants a file.
             env["AGGREGAT_GCP_CREDENTIALS_FILE"] = str(key)
         with _environment(env):
-            outcome = dbtRunner().invoke(args)
+            try:
+                outcome = dbtRunner().invoke(args)
+            finally:
+                release_duckdb()
     elapsed = time.monotonic() - started
     results = getattr(outcome.result, "results", None)
     if outcome.exception is not None or results is None:

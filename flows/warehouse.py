@@ -6,6 +6,7 @@ given, in one transaction, so a run repeated or resumed after a crash leaves the
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -146,6 +147,9 @@ def _check_frame(spec: TableSpec, frame: pd.DataFrame, days: set[date]) -> pd.Da
     return frame.sort_values(spec.partition_by, kind="stable")
 
 
+WRITER_LOCK_WAITS = (0.1, 0.2, 0.4, 0.8, 1.6, 3.2)
+
+
 class DuckDBWarehouse(Warehouse):
     """A DuckDB file; a short-lived connection per call so dbt can open the file in between.
 
@@ -162,7 +166,16 @@ class DuckDBWarehouse(Warehouse):
     def _connect(self):
         import duckdb
 
-        return duckdb.connect(str(self.path), read_only=self.read_only)
+        # Readers (the dashboard) hold the file for a moment per query: a writer waits for
+        # them (0.1 s doubling, about 6 s in all) instead of failing the step.
+        for wait in (*WRITER_LOCK_WAITS, None):
+            try:
+                return duckdb.connect(str(self.path), read_only=self.read_only)
+            except duckdb.IOException as exc:
+                if wait is None or self.read_only or "conflicting lock" not in str(exc).lower():
+                    raise
+                time.sleep(wait)
+        raise AssertionError("unreachable")
 
     def ensure_table(self, dataset: str, spec: TableSpec) -> None:
         cols = ", ".join(f'"{c}" {DUCKDB_TYPES[t]}' for c, t in spec.columns.items())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -110,3 +112,15 @@ def test_transform_flow_builds_and_reports(
     assert summary.tests_passed > 5 and summary.tests_failed == 0
     assert warehouse.table_exists(settings.development_dataset, "int_temperature__national_daily")
     assert (artifacts / "target" / "run_results.json").exists()
+    # dbt-duckdb let go of the file: another process (the dashboard) can open it to read.
+    opened = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys; duckdb.connect(sys.argv[1], read_only=True).close()",
+            str(settings.duckdb_path),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert opened.returncode == 0, opened.stderr
