@@ -19,7 +19,7 @@ import pandas as pd
 
 from flows.gcp import GcpConfigError
 from flows.settings import Settings
-from flows.warehouse import DuckDBWarehouse, Warehouse, WarehouseError, open_warehouse
+from flows.warehouse import DuckDBWarehouse, Warehouse, open_warehouse
 
 T = TypeVar("T")
 # The pipeline holds the DuckDB file for a whole dbt build (tens of seconds): a page waits a
@@ -211,6 +211,11 @@ WEATHER_RUN = Mart(
     ),
     built_by="the weather and transform steps",
 )
+WEATHER_RECENT = Mart(
+    "weather_forecast_recent",
+    ("forecast_model", "run_at", "run_day", "ingested_at"),
+    built_by="the weather and transform steps",
+)
 WEATHER_ERROR = Mart(
     "weather_temperature_error_daily",
     (
@@ -226,16 +231,6 @@ WEATHER_ERROR = Mart(
         "abs_error_tmean_c",
     ),
     built_by="the weather and transform steps",
-)
-MARTS = (
-    FORECAST,
-    FORECAST_DAILY,
-    ENERGY_HOURLY,
-    DAILY,
-    GAS,
-    SKILL_DAILY,
-    WEATHER_RUN,
-    WEATHER_ERROR,
 )
 
 
@@ -324,8 +319,11 @@ class MartReader:
             return self._with_warehouse(lambda wh: wh.query(text))
         except DashboardError:
             raise
-        except (WarehouseError, GcpConfigError) as exc:
-            raise DashboardError(f"The query failed on {self.where}: {exc}") from exc
+        except Exception as exc:  # duckdb.Error, Google API errors: shown, not a traceback
+            raise DashboardError(
+                f"A query failed on {self.where}: {exc}",
+                "If a model changed, rebuild the marts (`make run`); the query was: " + text,
+            ) from exc
 
     def table(self, mart: Mart) -> str:
         """The mart's name in SQL: `dataset.table` (BigQuery resolves it in the job's project)."""
@@ -596,7 +594,7 @@ FEEDS = (
     ),
     Feed("gas storage", GAS, "gas_day", 24, "level = 'national' and status = 'reported'"),
     Feed("regional temperatures", DAILY, "date", 24, "temperature_regions_reported > 0"),
-    Feed("weather runs", WEATHER_RUN, "run_at", 6, "", "ingested_at"),
+    Feed("weather runs", WEATHER_RECENT, "run_day", 6, "", "ingested_at"),
     Feed("consumption forecast", FORECAST, "issue_date", 24, "", "created_at"),
 )
 # A day is due this long after it ends, plus the cadence: the sources publish with a delay.
