@@ -76,11 +76,14 @@ def show_error(exc: queries.DashboardError) -> None:
         st.info(exc.hint)
 
 
-def period(key: str, first: date, last: date, default_days: int) -> tuple[date, date]:
-    """A period within [first, last], by default the last `default_days` days."""
-    start = max(first, last - timedelta(days=default_days - 1))
+def period(
+    key: str, first: date, last: date, default_days: int, default_end: date | None = None
+) -> tuple[date, date]:
+    """A period within [first, last], by default the `default_days` days to `default_end`."""
+    end = min(max(default_end or last, first), last)
+    start = max(first, end - timedelta(days=default_days - 1))
     picked = st.date_input(
-        "Period", (start, last), min_value=first, max_value=last, key=key, format="YYYY-MM-DD"
+        "Period", (start, end), min_value=first, max_value=last, key=key, format="YYYY-MM-DD"
     )
     if isinstance(picked, tuple | list) and len(picked) == 2:
         return picked[0], picked[1]

@@ -99,9 +99,12 @@ def hourly(frame) -> None:
 
 
 def body() -> None:
-    latest(ui.load("latest_complete_day"))
+    complete = ui.load("latest_complete_day")
+    latest(complete)
     first, last = ui.load("daily_span")
-    start, end = ui.period("mix-period", first, last, 14)
+    # By default up to the latest complete day: today's first hours would read as a collapse.
+    end = queries.as_day(complete["date"].iloc[0]) if len(complete) else last
+    start, end = ui.period("mix-period", first, last, 14, default_end=end)
     resolution = st.radio("Resolution", ("Daily", "Hourly"), horizontal=True)
     if resolution == "Daily":
         frame = ui.load("energy_daily", start, end)

@@ -150,6 +150,8 @@ def test_energy_mix_page_latest_day_and_hourly_view(
     assert metrics(at)[f"Consumption on {latest['date'].date()}"] == ui.gwh(
         latest["consumption_gwh"]
     )
+    # The period ends on the latest complete day by default, not on today's first hours.
+    assert at.date_input(key="mix-period").value[1] == latest["date"].date()
     at.radio[0].set_value("Hourly").run()
     assert not at.exception
     titles = [c["layout"]["yaxis"]["title"]["text"] for c in charts(at)]
