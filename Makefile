@@ -10,10 +10,11 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 
-.PHONY: help install run test lint format bench backfill backtest setup agent decode-grib
+.PHONY: help install run test lint format bench backfill backtest setup agent decode-grib dashboard
 
 help:
 	@echo "make run        run the daily pipeline (ARGS='--as-of YYYY-MM-DD --steps odre,load,...')"
+	@echo "make dashboard  serve the dashboard over the warehouse on http://127.0.0.1:AGGREGAT_DASHBOARD_PORT"
 	@echo "make test       lint and run the whole test suite"
 	@echo "make bench      run every benchmark in bench/"
 	@echo "make backfill   START=YYYY-MM-DD END=YYYY-MM-DD rebuild missed days from the lake"
@@ -38,6 +39,12 @@ install: $(VENV)/.installed
 
 TEST_ENVS := .venv-bqemulator/.installed .venv-checkov/.installed .venv-hadolint/.installed
 
+# The dashboard's browser test drives Debian's chromium (browser downloads fail here); CI runs
+# as root, so `make test` installs it when missing.
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	apt-get update -qq && apt-get install -y -qq chromium
+
 run: install
 	$(BIN)/python -m flows run $(ARGS)
 
@@ -50,7 +57,7 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: install $(TEST_ENVS) lint
+test: install $(TEST_ENVS) $(CHROMIUM) lint
 	$(BIN)/python -m pytest $(ARGS)
 
 bench: install
@@ -70,6 +77,10 @@ setup: install
 # Prefect 3 has no agent: a worker polling the environment's work pool does that job.
 agent: install
 	$(BIN)/prefect worker start --pool aggregat-$(ENV) $(ARGS)
+
+# Prints http://127.0.0.1:PORT on its own line once the app answers; Ctrl-C stops it.
+dashboard: install
+	$(BIN)/python -m dashboard $(ARGS)
 
 decode-grib: install
 	$(BIN)/python -m flows decode-grib $(FILE)

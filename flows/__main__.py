@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--offline", action="store_true", help="never download: rebuild only from the lake"
     )
     backfill.add_argument(
-        "--force", action="store_true", help="redo the month chunks an earlier run completed"
+        "--force", action="store_true", help="redo the month chunks an interrupted run completed"
     )
 
     backtest = sub.add_parser("backtest", help="rolling-origin forecast backtest with a report")

@@ -306,7 +306,8 @@ def month_chunks(start: date, end: date, months: int = 1) -> list[tuple[date, da
     return chunks
 
 
-# One marker per completed chunk: a re-run of a backfill skips the chunks it finds.
+# One marker per completed chunk: a re-run of an interrupted backfill skips the chunks it
+# finds; they are removed once the whole backfill has completed.
 BACKFILL_STATE_PREFIX = "state/backfill/"
 
 
@@ -381,6 +382,10 @@ def backfill(
             rows += backfill_chunk(first, last, offline=offline)
         update_progress_artifact(progress, progress=100.0 * done / len(chunks))
     transform()
+    # Done: the markers only serve to resume this backfill; a later one of the same days (a
+    # day lost again) must redo them.
+    for first, last in chunks:
+        lake.delete(chunk_marker(first, last))
     for r in rows:
         logger.info("%s %s: %s %s", r.day, r.product, r.status, r.detail)
     create_markdown_artifact(

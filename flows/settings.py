@@ -340,6 +340,14 @@ class Settings(BaseSettings):
     progress: bool | None = Field(
         None, description="Show progress bars; unset means only when attached to a terminal."
     )
+    dashboard_port: int = Field(
+        8501, description="Port `make dashboard` serves the dashboard on, on 127.0.0.1."
+    )
+    dashboard_cache_seconds: int = Field(
+        60,
+        description="How long the dashboard reuses a query's result before asking the warehouse"
+        " again; 0 = every page load queries.",
+    )
 
     @property
     def resolved_dbt_target(self) -> str:

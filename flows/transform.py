@@ -10,6 +10,7 @@ reported (pass / warn / error and the age of its newest load), never raised. The
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from collections.abc import Iterator
@@ -263,6 +264,21 @@ def _keyfile(settings: Settings) -> AbstractContextManager[Path | None]:
     return service_account_keyfile(settings)
 
 
+def release_duckdb() -> None:
+    """Close the DuckDB file dbt-duckdb keeps open in the process after a build.
+
+    Its environment is class-level and outlives `invoke`: left open, the rest of the run (and
+    any long-lived process that ran dbt) holds the file's write lock, and no reader such as
+    the dashboard can open it.
+    """
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    except ImportError:
+        return
+    DuckDBConnectionManager.close_all_connections()
+    gc.collect()  # the database closes when its last handle is collected
+
+
 def run_dbt_build(
     settings: Settings,
     select: str | None = None,
@@ -307,7 +323,10 @@ def _invoke(settings: Settings, args: list[str]) -> Any:
             # The worker holds its key in a credentials block; dbt-bigquery wants a file.
             env["AGGREGAT_GCP_CREDENTIALS_FILE"] = str(key)
         with _environment(env):
-            return dbtRunner().invoke(args)
+            try:
+                return dbtRunner().invoke(args)
+            finally:
+                release_duckdb()
 
 
 def run_source_freshness(

@@ -8,6 +8,7 @@ partitions one job modifies); DuckDB has no cap, so a load there stays one trans
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -152,17 +153,35 @@ def _check_frame(spec: TableSpec, frame: pd.DataFrame, days: set[date]) -> pd.Da
     return frame.sort_values(spec.partition_by, kind="stable")
 
 
-class DuckDBWarehouse(Warehouse):
-    """A DuckDB file; a short-lived connection per call so dbt can open the file in between."""
+WRITER_LOCK_WAITS = (0.1, 0.2, 0.4, 0.8, 1.6, 3.2)
 
-    def __init__(self, path: str | Path) -> None:
+
+class DuckDBWarehouse(Warehouse):
+    """A DuckDB file; a short-lived connection per call so dbt can open the file in between.
+
+    `read_only` opens it shared with other readers (the dashboard): DuckDB refuses a reader
+    while a writer holds the file and the other way round, so readers must not linger.
+    """
+
+    def __init__(self, path: str | Path, read_only: bool = False) -> None:
         self.path = Path(path).expanduser().resolve()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.read_only = read_only
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def _connect(self):
         import duckdb
 
-        return duckdb.connect(str(self.path))
+        # Readers (the dashboard) hold the file for a moment per query: a writer waits for
+        # them (0.1 s doubling, about 6 s in all) instead of failing the step.
+        for wait in (*WRITER_LOCK_WAITS, None):
+            try:
+                return duckdb.connect(str(self.path), read_only=self.read_only)
+            except duckdb.IOException as exc:
+                if wait is None or self.read_only or "conflicting lock" not in str(exc).lower():
+                    raise
+                time.sleep(wait)
+        raise AssertionError("unreachable")
 
     def ensure_table(self, dataset: str, spec: TableSpec) -> None:
         cols = ", ".join(f'"{c}" {DUCKDB_TYPES[t]}' for c, t in spec.columns.items())
@@ -261,10 +280,11 @@ class DuckDBWarehouse(Warehouse):
             con.unregister("incoming")
 
 
-def open_warehouse(settings: Settings) -> Warehouse:
-    """The warehouse the settings' profile names."""
+def open_warehouse(settings: Settings, read_only: bool = False) -> Warehouse:
+    """The warehouse the settings' profile names; `read_only` matters to DuckDB only (on
+    BigQuery a reader's service account grants no writes)."""
     if settings.profile == "gcp":
         from flows.bigquery import BigQueryWarehouse
 
         return BigQueryWarehouse.from_settings(settings)
-    return DuckDBWarehouse(settings.duckdb_path)
+    return DuckDBWarehouse(settings.duckdb_path, read_only=read_only)

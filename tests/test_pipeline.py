@@ -226,9 +226,19 @@ def test_backfill_runs_month_chunks_and_resumes_after_a_failure(
     )
     assert len(staged) == len(days)
 
+    # Completed: its markers are gone, so a later backfill of the same days redoes them.
+    assert lake.list(pipeline.BACKFILL_STATE_PREFIX) == []
     ran.clear()
-    assert pipeline.backfill(start=start, end=end, offline=True) == rows  # all skipped
-    assert ran == []
+    assert pipeline.backfill(start=start, end=end, offline=True) == rows
+    assert ran == [january, february, march]
+
+    # `force` redoes chunks an interrupted run had completed.
+    monkeypatch.setattr(pipeline, "load_staging", load_dies_in_february)
+    ran.clear()
+    with pytest.raises(RuntimeError, match="February"):
+        pipeline.backfill(start=start, end=end, offline=True)
+    monkeypatch.setattr(pipeline, "load_staging", real_load)
+    ran.clear()
     pipeline.backfill(start=start, end=end, offline=True, force=True)
     assert ran == [january, february, march]
 

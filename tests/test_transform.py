@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -172,3 +174,15 @@ def test_source_freshness_is_in_the_summary_and_the_artifact(
     assert "## Source freshness" in artifact.data
     assert "| odre.temperature_quotidienne_regionale | ⚠ warn |" in artifact.data
     assert "| odre.eco2mix_national_tr | pass |" in artifact.data
+    # dbt-duckdb let go of the file: another process (the dashboard) can open it to read.
+    opened = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys; duckdb.connect(sys.argv[1], read_only=True).close()",
+            str(settings.duckdb_path),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert opened.returncode == 0, opened.stderr

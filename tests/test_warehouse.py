@@ -129,3 +129,37 @@ def test_spec_validation() -> None:
         TableSpec("x", {"day": "string"}, "day")
     with pytest.raises(ValueError, match="unknown column types"):
         TableSpec("x", {"day": "date", "v": "decimal"}, "day")
+
+
+HOLD = (
+    "import sys, time, duckdb\n"
+    "con = duckdb.connect(sys.argv[1], read_only=True)\n"
+    "print('open', flush=True)\n"
+    "time.sleep(float(sys.argv[2]))\n"
+)
+
+
+def test_a_reader_cannot_write_and_a_writer_waits_for_readers(
+    wh: DuckDBWarehouse, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    import duckdb
+
+    wh.replace_partitions("staging", SPEC, frame(["2024-01-01"], 1.0), [date(2024, 1, 1)])
+    reader = DuckDBWarehouse(wh.path, read_only=True)
+    assert len(reader.query('select * from staging."t"')) == 1
+    with pytest.raises(duckdb.Error, match="read-only"):
+        reader.query('delete from staging."t"')
+    assert not DuckDBWarehouse(tmp_path / "no" / "w.duckdb", read_only=True).path.parent.exists()
+    # Another process (the dashboard) reads for a second: the writer's load waits, then runs.
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(wh.path), "1.0"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+        wh.replace_partitions("staging", SPEC, frame(["2024-01-02"], 2.0), [date(2024, 1, 2)])
+    finally:
+        holder.wait()
+    assert len(wh.query('select * from staging."t"')) == 2
