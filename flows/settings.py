@@ -13,6 +13,17 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+# The forecast's expert panel (flows/forecast/model.py defines each; chosen on the 2019 backtest).
+FORECAST_EXPERTS = (
+    "gbm_weather",
+    "gbm_weather_large",
+    "gbm_regional",
+    "gbm_lags",
+    "gbm_ratio",
+    "gbm_calendar",
+)
+
+
 class Settings(BaseSettings):
     """Everything that names an endpoint, a bucket, a dataset, a path or a tuning knob."""
 
@@ -176,10 +187,29 @@ class Settings(BaseSettings):
         description="Publication delay of real-time consumption: hours before issue not yet known.",
     )
     forecast_quantiles: tuple[float, float, float] = Field(
-        (0.1, 0.5, 0.9), description="Quantiles predicted (P10, P50, P90); the middle one is P50."
+        (0.1, 0.5, 0.9), description="Quantiles of the band (P10, P50, P90); the middle one is P50."
     )
     forecast_p50_objective: Literal["l2", "quantile"] = Field(
-        "l2", description="LightGBM objective of the P50 model: `l2` (mean) or `quantile` (median)."
+        "l2", description="LightGBM objective of each expert: `l2` (mean) or `quantile` (median)."
+    )
+    forecast_experts: tuple[str, ...] = Field(
+        FORECAST_EXPERTS,
+        description="LightGBM experts aggregated online (see flows/forecast/model.py);"
+        " `gbm_calendar` is the fallback when temperatures are missing.",
+    )
+    forecast_adaptation_days: int = Field(
+        42,
+        description="Days of recent forecasts and actuals the online correction and the band"
+        " learn from at each prediction.",
+    )
+    forecast_kalman_rho: float = Field(
+        0.9, description="Online correction: damping of the last day's residual profile."
+    )
+    forecast_kalman_drift_share: float = Field(
+        0.2, description="Online correction: share of the residual variance that drifts daily."
+    )
+    forecast_aggregation_eta: float = Field(
+        0.005, description="Online aggregation: learning rate per percentage point of error."
     )
     forecast_num_boost_round: int = Field(600, description="LightGBM boosting rounds per model.")
     forecast_learning_rate: float = Field(0.05, description="LightGBM learning rate.")
@@ -200,7 +230,7 @@ class Settings(BaseSettings):
         28, description="Fewest days of usable history a model may be trained on."
     )
     forecast_retrain_every_days: int = Field(
-        7, description="Backtest: days between retrainings of the rolling origin."
+        35, description="Backtest: days between retrainings of the rolling origin."
     )
     forecast_promotion_weeks: int = Field(
         2,
@@ -234,15 +264,20 @@ class Settings(BaseSettings):
     forecast_temperature_warmup_days: int = Field(
         7, description="Days of temperature before the issue day used to smooth temperatures."
     )
+    forecast_temperature_max_gap_days: int = Field(
+        3,
+        description="Longest run of days without any observed temperature that is filled by"
+        " interpolation (flagged); longer holes send the forecast to the calendar fallback.",
+    )
     forecast_smoothing_alpha: float = Field(
         0.3,
         description="Exponential smoothing weight of the day's temperature (thermal inertia of"
         " buildings: 0.3 is a time constant of about two and a half days).",
     )
     forecast_regional_temperatures: bool = Field(
-        False,
-        description="Give the model each region's temperature besides the national"
-        " population-weighted ones (off: the 2019 backtest was better without them).",
+        True,
+        description="Give the `gbm_regional` expert each region's temperature besides the"
+        " national population-weighted ones.",
     )
     forecast_heating_base_c: float = Field(15.0, description="Base of heating degrees, °C.")
     forecast_cooling_base_c: float = Field(20.0, description="Base of cooling degrees, °C.")

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from flows.forecast.features import (
     DAY,
@@ -27,11 +28,12 @@ from flows.forecast.features import (
     last_known_hour_utc,
     normalize_consumption,
 )
-from flows.forecast.model import ModelConfig, band_scale, train_model
+from flows.forecast.model import FALLBACK_EXPERT, ModelConfig, train_model
+from flows.forecast.online import OnlineConfig, online_forecast
 
 log = logging.getLogger(__name__)
 
-FORECASTERS = ("model", "rte_j1", "naive_week", "linear_regression")
+FORECASTERS = ("model", "model_offline", "rte_j1", "naive_week", "linear_regression")
 
 
 @dataclass
@@ -128,34 +130,43 @@ def backtest(
     end: date,
     feature_cfg: FeatureConfig | None = None,
     model_cfg: ModelConfig | None = None,
-    retrain_every_days: int = 7,
+    retrain_every_days: int = 35,
     training_days: int = 1461,
     weather_hourly: pd.DataFrame | None = None,
+    online_cfg: OnlineConfig | None = None,
+    adaptation_days: int = 42,
+    progress: bool = False,
 ) -> BacktestResult:
-    """Forecast every day of [start, end] day-ahead, retraining on what was known at the time."""
+    """Forecast every day of [start, end] day-ahead, retraining on what was known at the time.
+
+    The experts also forecast the `adaptation_days` before `start` (unscored): the online
+    correction, the aggregation and the band learn there, as they would have in production.
+    """
     feature_cfg = feature_cfg or FeatureConfig()
     model_cfg = model_cfg or ModelConfig()
+    online_cfg = online_cfg or OnlineConfig.for_features(feature_cfg, model_cfg)
     if end < start:
         raise ValueError(f"backtest window {start} .. {end} is empty")
     consumption = normalize_consumption(consumption)
-    first_issue = as_day(start) - timedelta(days=training_days)
     data_start = consumption["hour_utc"].min().normalize() + 8 * DAY
-    first_issue = max(first_issue, data_start)
+    first_target = max(as_day(start) - timedelta(days=adaptation_days), data_start + 2 * DAY)
+    first_issue = max(first_target - timedelta(days=training_days), data_start)
     issues = pd.date_range(first_issue, as_day(end) - DAY)
     features = build_features(issues, consumption, temperatures, feature_cfg, weather_hourly)
     features["actual"] = attach_target(features, consumption)
     names = feature_names(features.drop(columns=["actual"]))
     notes: list[str] = []
     preds, train_seconds = [], 0.0
-    blocks = origins(start, end, retrain_every_days)
-    for origin in blocks:
+    blocks = origins(first_target.date(), end, retrain_every_days)
+    bar = tqdm(blocks, desc="backtest", unit="block", disable=not progress)
+    for origin in bar:
         block_end = min(origin + (retrain_every_days - 1) * DAY, as_day(end))
         known = last_known_hour_utc(origin - DAY, feature_cfg)
         train = features[
             (features["hour_utc"] <= known)
             & (features["issue_date"] >= origin - DAY - timedelta(days=training_days))
+            & features["actual"].notna()
         ]
-        train = train[train["actual"].notna()]
         test = features[
             (features["horizon"] == 1)
             & (features["target_date"] >= origin)
@@ -164,37 +175,39 @@ def backtest(
         tick = time.perf_counter()
         model = train_model(train, train["actual"], names, model_cfg)
         train_seconds += time.perf_counter() - tick
-        complete = test[names].notna().all(axis=1)
-        if (~complete).any():
-            notes.append(f"block {origin.date()}: {int((~complete).sum())} hours lack features")
-        # Calibrate the band on earlier blocks' out-of-sample forecasts whose actuals are known.
-        model.band_scale = _rolling_band_scale(preds, known)
-        quant = model.predict(test[complete])
-        for col in ("p10", "p90"):
-            test[col] = np.nan
-        for col in quant.columns:
-            test.loc[complete, "model" if col == "p50_mw" else col[:-3]] = quant[col]
-        if "p10_mw" in quant.columns:
-            model.band_scale = (1.0, 1.0)
-            raw = model.predict(test[complete])
-            test.loc[complete, "raw_p10"] = raw["p10_mw"]
-            test.loc[complete, "raw_p90"] = raw["p90_mw"]
-        else:
-            test["raw_p10"] = test["raw_p90"] = np.nan
+        experts = model.predict(test)
+        test = pd.concat([test, experts], axis=1)
         coef = fit_linear(train, train["actual"])
         test["linear_regression"] = predict_linear(test, coef)
         preds.append(test)
+        bar.set_postfix(trained_rows=len(train))
         log.info("backtest block %s: trained on %d rows", origin.date(), len(train))
     hourly = pd.concat(preds, ignore_index=True)
+    panel = [e for e in model_cfg.experts if e != FALLBACK_EXPERT and f"{e}_mw" in hourly]
+    fallback = FALLBACK_EXPERT if f"{FALLBACK_EXPERT}_mw" in hourly else None
+    combined = online_forecast(hourly, panel, fallback, online_cfg, feature_cfg.timezone)
+    hourly["model"] = combined["p50"].to_numpy()
+    hourly["p10"] = combined["p10"].to_numpy()
+    hourly["p90"] = combined["p90"].to_numpy()
+    hourly["model_offline"] = combined["offline"].to_numpy()
+    hourly["forecaster"] = combined["forecaster"].to_numpy()
+    hourly["forecaster_reason"] = combined["forecaster_reason"].to_numpy()
     hourly["naive_week"] = hourly["lag_week"]
+    hourly = hourly[hourly["target_date"] >= as_day(start)].reset_index(drop=True)
     if "forecast_j1_mw" in consumption.columns:
         j1 = consumption.set_index("hour_utc")["forecast_j1_mw"].astype(float)
         hourly["rte_j1"] = j1.reindex(pd.DatetimeIndex(hourly["hour_utc"])).to_numpy()
-    keep = ["hour_utc", "target_date", "actual", "model", "p10", "p90", "naive_week"]
-    keep += ["linear_regression"] + (["rte_j1"] if "rte_j1" in hourly.columns else [])
+    keep = ["hour_utc", "target_date", "actual", "model", "p10", "p90", "model_offline"]
+    keep += ["naive_week", "linear_regression"]
+    keep += ["rte_j1"] if "rte_j1" in hourly.columns else []
+    keep += ["forecaster", "forecaster_reason", "temperature_filled"]
+    keep += [f"{e}_mw" for e in model_cfg.experts if f"{e}_mw" in hourly.columns]
     hourly = hourly[keep]
     if "rte_j1" not in hourly.columns or hourly["rte_j1"].isna().all():
         notes.append("no RTE J-1 forecast in the data: rte_j1 not scored")
+    unforecast = int(hourly["model"].isna().sum())
+    if unforecast:
+        notes.append(f"{unforecast} target hours got no forecast")
     return BacktestResult(
         start=start,
         end=end,
@@ -206,14 +219,15 @@ def backtest(
     )
 
 
-def _rolling_band_scale(blocks: list[pd.DataFrame], known: pd.Timestamp) -> tuple[float, float]:
-    """Band scale from the last 4 weeks of earlier blocks' raw bands, actuals known by now."""
-    if not blocks:
-        return (1.0, 1.0)
-    past = pd.concat(blocks[-4:], ignore_index=True)
-    past = past[(past["hour_utc"] <= known) & past["raw_p10"].notna()]
-    raw = past[["raw_p10", "model", "raw_p90"]].set_axis(["p10_mw", "p50_mw", "p90_mw"], axis=1)
-    return band_scale(raw, past["actual"])
+def forecaster_shares(hourly: pd.DataFrame) -> dict[str, float]:
+    """Share (%) of target hours produced by each forecaster, and of hours not forecast."""
+    counts = hourly["forecaster"].fillna("none").value_counts()
+    return {str(k): float(v / len(hourly) * 100) for k, v in counts.items()}
+
+
+def hours_forecast_pct(hourly: pd.DataFrame) -> float:
+    """Share (%) of target hours with a P50."""
+    return float(hourly["model"].notna().mean() * 100) if len(hourly) else float("nan")
 
 
 def coverage(hourly: pd.DataFrame) -> float:
@@ -256,6 +270,9 @@ def backtest_cli(start: date, end: date, out_dir: str) -> int:
             model_cfg=ModelConfig.from_settings(settings),
             retrain_every_days=settings.forecast_retrain_every_days,
             training_days=settings.forecast_training_days,
+            online_cfg=OnlineConfig.from_settings(settings),
+            adaptation_days=settings.forecast_adaptation_days,
+            progress=True,
         )
     except (ValueError, RuntimeError) as exc:
         print(f"backtest {start} .. {end} failed: {exc}", file=sys.stderr)

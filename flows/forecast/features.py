@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from flows.settings import Settings
 
 # Bump when the meaning of a feature changes: models of another version are refused.
-FEATURE_SET_VERSION = 1
+FEATURE_SET_VERSION = 2
 
 REGION_CODES = tuple(r.code for r in REGIONS)
 WEATHER_COLUMNS = ("t2m_c", "rh2m_pct", "wind10m_ms", "ssrd_wh_m2", "tcc_pct", "precip_mm")
@@ -55,7 +55,8 @@ class FeatureConfig:
     smoothing_alpha: float = 0.3
     heating_base_c: float = 15.0
     cooling_base_c: float = 20.0
-    regional_temperatures: bool = False
+    regional_temperatures: bool = True
+    max_temperature_gap_days: int = 3
 
     @classmethod
     def from_settings(cls, settings: Settings) -> FeatureConfig:
@@ -70,6 +71,7 @@ class FeatureConfig:
             heating_base_c=settings.forecast_heating_base_c,
             cooling_base_c=settings.forecast_cooling_base_c,
             regional_temperatures=settings.forecast_regional_temperatures,
+            max_temperature_gap_days=settings.forecast_temperature_max_gap_days,
         )
 
     @property
@@ -161,7 +163,13 @@ def holiday_flags(day_index: pd.DatetimeIndex) -> pd.DataFrame:
     md = day_index.month * 100 + day_index.day
     christmas = (md >= 1222) | (md <= 102)
     return pd.DataFrame(
-        {"is_holiday": hol.astype(int), "is_bridge": bridge.astype(int), "is_christmas": christmas},
+        {
+            "is_holiday": hol.astype(int),
+            "is_bridge": bridge.astype(int),
+            "is_christmas": christmas,
+            "holiday_before": prev_hol & ~hol,
+            "holiday_after": next_hol & ~hol,
+        },
         index=day_index,
     ).astype(int)
 
@@ -215,6 +223,62 @@ def national_daily(temps: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     for code in REGION_CODES:
         out[f"t_region_{code}"] = wide[("tmoy", code)].to_numpy(dtype=float)
     return out.reset_index()
+
+
+TEMPERATURE_VARS = ("tmin", "tmax", "tmoy")
+
+
+def fill_temperature_gaps(
+    temps: pd.DataFrame, max_gap_days: int
+) -> tuple[pd.DataFrame, pd.DatetimeIndex]:
+    """Observed regional temperatures with short holes filled, and the days that were filled.
+
+    A region missing on a day other regions report takes their mean plus its own usual
+    offset to them (the mean offset over the surrounding month); a day no region reports
+    is interpolated between its neighbours when the hole lasts at most `max_gap_days` days.
+    Longer holes, and days past the last observation, stay missing (the forecast then falls
+    back to the calendar expert). Forecast frames (with `issue_date`) are returned unchanged.
+    """
+    if temps.empty or "issue_date" in temps.columns:
+        return temps, pd.DatetimeIndex([])
+    frame = temps[temps["code_insee_region"].isin(REGION_CODES)].copy()
+    frame["code_insee_region"] = frame["code_insee_region"].astype(int)
+    frame["date"] = days(frame["date"]).to_numpy()
+    frame = frame.drop_duplicates(["date", "code_insee_region"], keep="last")
+    full = pd.date_range(frame["date"].min(), frame["date"].max(), freq="D")
+    wide = frame.pivot(index="date", columns="code_insee_region", values=list(TEMPERATURE_VARS))
+    wide = wide.reindex(
+        index=full, columns=pd.MultiIndex.from_product([TEMPERATURE_VARS, REGION_CODES])
+    )
+    blocks = {}
+    for var in TEMPERATURE_VARS:
+        block = wide[var]
+        others = block.mean(axis=1)  # over the regions present that day
+        offset = block.sub(others, axis=0).rolling(31, center=True, min_periods=3).mean()
+        filled = block.fillna(offset.add(others, axis=0))
+        filled = filled.interpolate(limit=max_gap_days, limit_area="inside")
+        # interpolate() would fill the first days of a longer hole: such holes stay whole.
+        blocks[var] = filled.mask(_in_long_hole(block.isna(), max_gap_days))
+    before = wide.isna()
+    wide = pd.concat(blocks, axis=1)
+    filled_days = full[(before & wide.notna()).any(axis=1).to_numpy()]
+    tidy = wide.stack(level=1, future_stack=True).reset_index()
+    tidy.columns = ["date", "code_insee_region", *tidy.columns[2:]]
+    tidy = tidy.dropna(subset=list(TEMPERATURE_VARS), how="all")
+    return tidy, pd.DatetimeIndex(filled_days).astype("datetime64[us]")
+
+
+def _in_long_hole(missing: pd.DataFrame, max_gap_days: int) -> pd.DataFrame:
+    """Cells inside a run of whole missing days (no region at all) longer than the limit."""
+    whole = missing.all(axis=1)
+    run = whole.ne(whole.shift()).cumsum()
+    length = whole.groupby(run).transform("sum")
+    long_days = whole & (length > max_gap_days)
+    return pd.DataFrame(
+        np.repeat(long_days.to_numpy()[:, None], missing.shape[1], axis=1),
+        index=missing.index,
+        columns=missing.columns,
+    )
 
 
 def temperature_view(temps: pd.DataFrame, issue_days: Iterable, cfg: FeatureConfig) -> pd.DataFrame:
@@ -362,6 +426,7 @@ def build_features(
         [grid, calendar_features(grid["hour_utc"], cfg), lag_features(grid, consumption, cfg)],
         axis=1,
     )
+    temps, filled_days = fill_temperature_gaps(temps, cfg.max_temperature_gap_days)
     view = temperature_view(temps, grid["issue_date"], cfg)
     cols = [c for c in view.columns if c not in ("issue_date", "date")]
     target_t = view.rename(columns={"date": "target_date"})
@@ -378,12 +443,18 @@ def build_features(
     out = out.merge(lagday, on="issue_date", how="left")
     out["t_mean_week"] = weekly.reindex(out["issue_date"]).to_numpy()
     out["t_smooth_delta_d1"] = out["t_smooth"] - out["t_smooth_d1"]
+    # Buildings answer the last days' weather too: the two days before the target.
+    for k in (1, 2):
+        before = view[["issue_date", "date", "t_mean"]].rename(columns={"t_mean": f"t_mean_t{k}"})
+        before["target_date"] = before["date"] + k * DAY
+        out = out.merge(before.drop(columns="date"), on=["issue_date", "target_date"], how="left")
     # A daily cycle between the day's min and max (coolest near dawn, warmest mid-afternoon).
     cycle = (out["t_max"] - out["t_min"]) / 2 * np.cos(2 * np.pi * (out["hour_local"] - 15) / 24)
     out["t_hour"] = out["t_mean"] + cycle
     out["t_hour_smooth"] = out["t_smooth"] + cycle
     if not cfg.regional_temperatures:
         out = out.drop(columns=[c for c in cols if c.startswith("t_region_")])
+    out["temperature_filled"] = _touches_filled(out, filled_days, cfg.warmup_days)
     if weather_hourly is not None:
         hourly = weather_hourly.copy()
         hourly["issue_date"] = days(hourly["issue_date"]).to_numpy()
@@ -396,12 +467,28 @@ def build_features(
     return out
 
 
+def _touches_filled(rows: pd.DataFrame, filled: pd.DatetimeIndex, warmup_days: int) -> np.ndarray:
+    """Rows whose temperature window (issue day - warm-up .. target day) holds a filled day."""
+    if filled.empty:
+        return np.zeros(len(rows), dtype=int)
+    first = rows["issue_date"] - warmup_days * DAY
+    cal = pd.date_range(
+        min(first.min(), filled.min()), max(rows["target_date"].max(), filled.max())
+    )
+    count = pd.Series(cal.isin(filled).astype(int), index=cal.astype("datetime64[us]")).cumsum()
+    upto = count.reindex(rows["target_date"]).to_numpy()
+    before = count.reindex(first - DAY).fillna(0).to_numpy()
+    return (upto - before > 0).astype(int)
+
+
 KEY_COLUMNS = ("issue_date", "horizon", "target_date", "hour_utc")
+# Columns of a feature frame that describe rows but are not model inputs.
+FLAG_COLUMNS = ("temperature_filled",)
 
 
 def feature_names(features: pd.DataFrame) -> list[str]:
     """The model inputs of a feature frame: everything except the keys."""
-    return [c for c in features.columns if c not in KEY_COLUMNS]
+    return [c for c in features.columns if c not in KEY_COLUMNS + FLAG_COLUMNS]
 
 
 def incomplete_rows(features: pd.DataFrame, names: list[str]) -> pd.Series:

@@ -17,12 +17,14 @@ from flows.forecast.features import (
     FeatureConfig,
     FeatureError,
     as_day,
+    attach_target,
     build_features,
     issue_time_utc,
+    last_known_hour_utc,
     local_day_bounds_utc,
-    require_complete,
 )
-from flows.forecast.model import ConsumptionModel, ModelConfig, ModelError
+from flows.forecast.model import FALLBACK_EXPERT, ConsumptionModel, ModelConfig, ModelError
+from flows.forecast.online import OnlineConfig, online_forecast
 from flows.forecast.quality import DataQualityError, check_consumption, prediction_temperatures
 from flows.forecast.registry import Decision, ModelMetadata, Registry, RegistryError, promotion
 from flows.forecast.tables import daily_spec, hourly_spec
@@ -173,7 +175,10 @@ def train(as_of: date | None = None) -> TrainResult:
     settings = get_settings()
     as_of = as_of or today_local(settings)
     window = TrainingWindow.of(
-        as_of, settings.forecast_training_days, settings.forecast_promotion_weeks
+        as_of,
+        settings.forecast_training_days,
+        settings.forecast_promotion_weeks,
+        settings.forecast_adaptation_days,
     )
     consumption, temps, kind = load_training_data(as_of, window)
     challenger = train_challenger(consumption, temps, kind, as_of, window)
@@ -215,30 +220,43 @@ def load_champion() -> tuple[ConsumptionModel, ModelMetadata]:
     return registry.load(version)
 
 
+@dataclass
+class PredictionInputs:
+    """What a prediction reads: consumption and temperatures as known at issue time."""
+
+    consumption: pd.DataFrame  # the adaptation window and the checked recent window
+    temperatures: pd.DataFrame
+    weather_problem: str | None = None  # why D+1..D+H temperatures are missing, if they are
+
+
 @task(retries=2, retry_delay_seconds=10, cache_policy=NO_CACHE)
-def load_prediction_inputs(issue_day: date) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The recent window only: consumption of the last days, temperatures around the issue day."""
+def load_prediction_inputs(issue_day: date) -> PredictionInputs:
+    """The recent window: consumption and temperatures of the adaptation days and the issue."""
     settings = get_settings()
     wh = open_warehouse(settings)
     cfg = FeatureConfig.from_settings(settings)
-    window_start = as_day(issue_day) - settings.forecast_consumption_window_days * DAY
-    start, _ = local_day_bounds_utc(window_start, cfg.timezone)
+    source = f"{settings.production_dataset}.{inputs.CONSUMPTION_TABLE}"
+    history_days = settings.forecast_adaptation_days + settings.forecast_consumption_window_days
+    start, _ = local_day_bounds_utc(as_day(issue_day) - history_days * DAY, cfg.timezone)
     consumption = inputs.read_consumption(wh, settings, start, issue_time_utc(issue_day, cfg))
-    consumption = check_consumption(
+    # The recent window must be complete and alive; older holes only skip adaptation days.
+    recent = check_consumption(
         consumption,
         issue_day,
         cfg,
         settings.forecast_consumption_window_days,
         settings.forecast_flatline_hours,
-        source=f"{settings.production_dataset}.{inputs.CONSUMPTION_TABLE}",
+        source=source,
     )
-    first = issue_day - timedelta(days=cfg.warmup_days)
+    older = consumption[pd.to_datetime(consumption["hour_utc"]) < recent["hour_utc"].min()]
+    consumption = pd.concat([older, recent], ignore_index=True)
+    first = issue_day - timedelta(days=history_days + cfg.warmup_days)
     last = issue_day + timedelta(days=cfg.horizon_days)
     observed = inputs.read_observed_temperatures(wh, settings, first, issue_day)
     runs = inputs.read_forecast_temperatures(
-        wh, settings, first - timedelta(days=2), issue_day, first, last
+        wh, settings, issue_day - timedelta(days=cfg.warmup_days + 2), issue_day, first, last
     )
-    temps = prediction_temperatures(
+    temps, problem = prediction_temperatures(
         observed,
         runs,
         issue_day,
@@ -246,28 +264,47 @@ def load_prediction_inputs(issue_day: date) -> tuple[pd.DataFrame, pd.DataFrame]
         settings.forecast_weather_max_age_hours,
         f"{settings.forecast_weather_model}/{settings.forecast_weather_grid}",
     )
-    return consumption, temps
+    return PredictionInputs(consumption, temps, problem)
 
 
 @task(cache_policy=NO_CACHE)
 def forecast_rows(
-    model: ConsumptionModel,
-    version: str,
-    issue_day: date,
-    consumption: pd.DataFrame,
-    temps: pd.DataFrame,
+    model: ConsumptionModel, version: str, issue_day: date, data: PredictionInputs
 ) -> pd.DataFrame:
-    """Hourly forecast rows of one issue day, from complete features only."""
+    """Hourly forecast rows of one issue day: experts corrected online, every hour named."""
     settings = get_settings()
     cfg = FeatureConfig.from_settings(settings)
-    features = build_features([issue_day], consumption, temps, cfg)
-    require_complete(features, model.features)
-    quant = model.predict(features)
-    return hourly_rows(features, quant, issue_day, version, cfg)
+    online_cfg = OnlineConfig.from_settings(settings)
+    d0 = as_day(issue_day)
+    issues = pd.date_range(d0 - settings.forecast_adaptation_days * DAY, d0)
+    features = build_features(issues, data.consumption, data.temperatures, cfg)
+    missing = [c for c in model.features if c not in features.columns]
+    if missing:
+        raise ModelError(f"model needs features the frame lacks: {missing}")
+    # One day-ahead sequence: the hindcast days and D+1 at horizon 1, then D+2 at horizon 2.
+    seq = features[(features["horizon"] == 1) | (features["issue_date"] == d0)].copy()
+    seq = seq[(seq["horizon"] == 1) | (seq["target_date"] > d0 + DAY)].reset_index(drop=True)
+    known = last_known_hour_utc(issue_day, cfg)
+    seq["actual"] = attach_target(seq, data.consumption).where(seq["hour_utc"] <= known)
+    seq = pd.concat([seq, model.predict(seq)], axis=1)
+    panel = [e for e in model.boosters if e != FALLBACK_EXPERT]
+    fallback = FALLBACK_EXPERT if FALLBACK_EXPERT in model.boosters else None
+    combined = online_forecast(
+        seq, panel, fallback, online_cfg, cfg.timezone, fallback_reason=data.weather_problem
+    )
+    mine = (seq["issue_date"] == d0).to_numpy()
+    rows, out = seq[mine].reset_index(drop=True), combined[mine].reset_index(drop=True)
+    if out["p50"].isna().any():
+        hours = rows.loc[out["p50"].isna(), "hour_utc"]
+        raise FeatureError(
+            f"no forecaster could forecast {len(hours)} target hours ({hours.min()} .."
+            f" {hours.max()} UTC): consumption of a week earlier is missing too"
+        )
+    return hourly_rows(rows, out, issue_day, version, cfg)
 
 
 def hourly_rows(
-    features: pd.DataFrame, quant: pd.DataFrame, issue_day: date, version: str, cfg: FeatureConfig
+    features: pd.DataFrame, out: pd.DataFrame, issue_day: date, version: str, cfg: FeatureConfig
 ) -> pd.DataFrame:
     """The hourly forecast table's rows."""
     local = pd.DatetimeIndex(features["hour_utc"]).tz_localize("UTC").tz_convert(cfg.timezone)
@@ -280,9 +317,11 @@ def hourly_rows(
             "target_date": features["target_date"].dt.date.to_numpy(),
             "target_hour_utc": features["hour_utc"].to_numpy(),
             "target_hour_local": [t.isoformat() for t in local],
-            "p10_mw": quant["p10_mw"].to_numpy(),
-            "p50_mw": quant["p50_mw"].to_numpy(),
-            "p90_mw": quant["p90_mw"].to_numpy(),
+            "p10_mw": out["p10"].to_numpy(),
+            "p50_mw": out["p50"].to_numpy(),
+            "p90_mw": out["p90"].to_numpy(),
+            "forecaster": out["forecaster"].to_numpy(),
+            "forecaster_reason": out["forecaster_reason"].to_numpy(),
             "model_version": version,
             "created_at": now,
         }
@@ -326,8 +365,8 @@ def predict(as_of: date | None = None) -> PredictResult:
     if _registry(settings).champion() is None:
         trained = train(as_of=issue_day)
     model, meta = load_champion()
-    consumption, temps = load_prediction_inputs(issue_day)
-    hourly = forecast_rows(model, meta.version, issue_day, consumption, temps)
+    data = load_prediction_inputs(issue_day)
+    hourly = forecast_rows(model, meta.version, issue_day, data)
     daily = daily_rows(hourly)
     rows = write_forecast(hourly, daily, issue_day)
     get_run_logger().info("forecast issued %s with %s: %d hours", issue_day, meta.version, rows)

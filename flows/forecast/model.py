@@ -1,13 +1,22 @@
-"""The consumption model: one LightGBM booster per quantile (native API), seeded and deterministic."""
+"""The consumption model: a panel of LightGBM experts (native API), seeded and deterministic.
+
+Each expert sees a different slice of the features (weather without consumption lags, with
+regional temperatures, with lags, or calendar and lags only for when weather is missing) and
+predicts consumption in MW. Their errors differ, which is what the online aggregation
+(online.py) feeds on; the calendar expert is the named fallback when temperatures are absent.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+
+from flows.settings import FORECAST_EXPERTS
 
 if TYPE_CHECKING:
     from flows.settings import Settings
@@ -19,9 +28,54 @@ class ModelError(RuntimeError):
     """A model cannot be trained, loaded or applied; the message names the cause."""
 
 
+def _is_lag(name: str) -> bool:
+    return name.startswith("lag_")
+
+
+def _is_region(name: str) -> bool:
+    return name.startswith("t_region_")
+
+
+def _is_weather(name: str) -> bool:
+    return name.startswith("t_") or name in ("hdd", "cdd") or name.endswith(("_c", "_pct"))
+
+
+@dataclass(frozen=True)
+class Expert:
+    """One booster of the panel: which features it reads and its tree size."""
+
+    name: str
+    keeps: Callable[[str], bool]
+    num_leaves: int | None = None  # None: the configured size
+    level: str | None = None  # learn consumption / this column (a ratio) instead of MW
+
+    def features(self, names: list[str]) -> list[str]:
+        """The expert's inputs among a feature list, in its order."""
+        return [n for n in names if self.keeps(n)]
+
+
+# Trees read levels poorly from recent lags when the lagged days were unusual (a holiday a
+# week ago), so most experts forecast from calendar and weather only and leave the level to
+# the online correction; the lag expert disagrees with them in useful ways.
+EXPERTS: dict[str, Expert] = {
+    e.name: e
+    for e in (
+        Expert("gbm_weather", lambda n: not _is_lag(n) and not _is_region(n)),
+        Expert("gbm_weather_small", lambda n: not _is_lag(n) and not _is_region(n), 15),
+        Expert("gbm_weather_large", lambda n: not _is_lag(n) and not _is_region(n), 63),
+        Expert("gbm_regional", lambda n: not _is_lag(n)),
+        Expert("gbm_lags", lambda n: not _is_region(n)),
+        Expert("gbm_ratio", lambda n: not _is_region(n), level="lag_mean_week"),
+        Expert("gbm_calendar", lambda n: not _is_weather(n)),
+    )
+}
+# The expert that needs no temperature: the fallback when weather is missing.
+FALLBACK_EXPERT = "gbm_calendar"
+
+
 @dataclass(frozen=True)
 class ModelConfig:
-    """Hyper-parameters and the quantiles to fit."""
+    """Hyper-parameters, the experts to fit and the band's quantiles."""
 
     quantiles: tuple[float, ...] = (0.1, 0.5, 0.9)
     p50_objective: str = "l2"
@@ -33,6 +87,7 @@ class ModelConfig:
     lambda_l2: float = 1.0
     num_threads: int = 2
     seed: int = 42
+    experts: tuple[str, ...] = FORECAST_EXPERTS
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ModelConfig:
@@ -48,18 +103,19 @@ class ModelConfig:
             lambda_l2=settings.forecast_lambda_l2,
             num_threads=settings.forecast_num_threads,
             seed=settings.forecast_seed,
+            experts=tuple(settings.forecast_experts),
         )
 
-    def params(self, quantile: float) -> dict:
-        """LightGBM parameters of the booster of one quantile."""
-        if quantile == 0.5 and self.p50_objective == "l2":
+    def params(self, expert: Expert) -> dict:
+        """LightGBM parameters of one expert's booster."""
+        if self.p50_objective == "l2":
             objective: dict = {"objective": "regression"}
         else:
-            objective = {"objective": "quantile", "alpha": quantile}
+            objective = {"objective": "quantile", "alpha": 0.5}
         return {
             **objective,
             "learning_rate": self.learning_rate,
-            "num_leaves": self.num_leaves,
+            "num_leaves": expert.num_leaves or self.num_leaves,
             "min_data_in_leaf": self.min_data_in_leaf,
             "feature_fraction": self.feature_fraction,
             "bagging_fraction": 1.0,
@@ -72,68 +128,72 @@ class ModelConfig:
         }
 
 
-def quantile_name(q: float) -> str:
-    """`p10`, `p50`, `p90`..."""
-    return f"p{round(q * 100):02d}"
-
-
-# The target is the ratio of consumption to last week's mean: the trees then learn shapes and
-# temperature responses, while the level follows the data (trees cannot extrapolate levels).
-LEVEL_COLUMN = "lag_mean_week"
-
-
 @dataclass
 class ConsumptionModel:
-    """Boosters per quantile over a fixed, ordered feature list."""
+    """Boosters per expert, each over its own ordered slice of a fixed feature list."""
 
     features: list[str]
     boosters: dict[str, lgb.Booster] = field(default_factory=dict)
-    # Widening of the P10 and P90 distances to P50, calibrated out of sample (see band_scale).
-    band_scale: tuple[float, float] = (1.0, 1.0)
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """P10/P50/P90 (MW) per row, sorted so that P10 <= P50 <= P90 always holds."""
+        """Each expert's forecast (MW) per row, `<expert>_mw`; NaN where its inputs are missing."""
         missing = [c for c in self.features if c not in frame.columns]
         if missing:
             raise ModelError(f"model needs features the frame lacks: {missing}")
-        x = frame[self.features].to_numpy(dtype=float)
-        if np.isnan(x).any():
-            raise ModelError("refusing to predict from features with NaNs")
-        names = sorted(self.boosters)
-        level = frame[LEVEL_COLUMN].to_numpy(dtype=float)
-        raw = np.column_stack([self.boosters[n].predict(x) * level for n in names])
-        raw.sort(axis=1)  # quantile crossing is rare but must never reach users
-        if raw.shape[1] == 3:
-            mid = raw[:, 1]
-            raw[:, 0] = mid - self.band_scale[0] * (mid - raw[:, 0])
-            raw[:, 2] = mid + self.band_scale[1] * (raw[:, 2] - mid)
-        return pd.DataFrame(raw, columns=[f"{n}_mw" for n in names], index=frame.index)
+        out = pd.DataFrame(index=frame.index)
+        for name in sorted(self.boosters):
+            booster = self.boosters[name]
+            x = frame[booster.feature_name()].to_numpy(dtype=float)
+            ok = ~np.isnan(x).any(axis=1)
+            values = np.full(len(frame), np.nan)
+            if ok.any():
+                values[ok] = booster.predict(x[ok]) * _level(frame, EXPERTS.get(name))[ok]
+            out[f"{name}_mw"] = values
+        return out
+
+
+def panel_mean(predicted: pd.DataFrame) -> pd.Series:
+    """Plain mean of the panel experts' forecasts (the fallback expert left out)."""
+    cols = [c for c in predicted.columns if c != f"{FALLBACK_EXPERT}_mw"]
+    return predicted[cols].mean(axis=1, skipna=False)
+
+
+def _level(frame: pd.DataFrame, expert: Expert | None) -> np.ndarray:
+    """The divisor of an expert's target (ones for experts that learn MW)."""
+    if expert is None or expert.level is None:
+        return np.ones(len(frame))
+    return frame[expert.level].to_numpy(dtype=float)
 
 
 def train_model(
     frame: pd.DataFrame, target: pd.Series, features: list[str], cfg: ModelConfig
 ) -> ConsumptionModel:
-    """Fit one booster per quantile on complete rows."""
-    if LEVEL_COLUMN not in features:
-        raise ModelError(f"feature list must hold the level column {LEVEL_COLUMN}")
-    x = frame[features].to_numpy(dtype=float)
-    y = target.to_numpy(dtype=float) / frame[LEVEL_COLUMN].to_numpy(dtype=float)
-    ok = ~np.isnan(x).any(axis=1) & np.isfinite(y)
-    if ok.sum() < 24 * 7:
-        raise ModelError(f"too few complete training rows: {int(ok.sum())}")
-    categorical = [features.index(c) for c in CATEGORICAL if c in features]
+    """Fit each configured expert on the rows where its own inputs are complete."""
+    unknown = [e for e in cfg.experts if e not in EXPERTS]
+    if unknown:
+        raise ModelError(f"unknown experts {unknown}; known: {sorted(EXPERTS)}")
+    y = target.to_numpy(dtype=float)
     model = ConsumptionModel(features=list(features))
-    for q in cfg.quantiles:
+    for name in cfg.experts:
+        expert = EXPERTS[name]
+        cols = expert.features(list(features))
+        if not cols:
+            continue  # e.g. the regional expert without regional temperatures
+        x = frame[cols].to_numpy(dtype=float)
+        label = y / _level(frame, expert)
+        ok = ~np.isnan(x).any(axis=1) & np.isfinite(label)
+        if ok.sum() < 24 * 7:
+            raise ModelError(f"too few complete training rows for {name}: {int(ok.sum())}")
         data = lgb.Dataset(
             x[ok],
-            label=y[ok],
-            feature_name=list(features),
-            categorical_feature=categorical,
+            label=label[ok],
+            feature_name=cols,
+            categorical_feature=[cols.index(c) for c in CATEGORICAL if c in cols],
             free_raw_data=True,
             params={"verbosity": -1, "seed": cfg.seed, "num_threads": cfg.num_threads},
         )
-        model.boosters[quantile_name(q)] = lgb.train(
-            cfg.params(q), data, num_boost_round=cfg.num_boost_round
+        model.boosters[name] = lgb.train(
+            cfg.params(expert), data, num_boost_round=cfg.num_boost_round
         )
     return model
 
@@ -146,31 +206,11 @@ def model_from_strings(features: list[str], texts: dict[str, str]) -> Consumptio
             booster = lgb.Booster(model_str=text)
         except Exception as exc:  # LightGBM raises its own error types, and ValueError
             raise ModelError(f"model file {name} is corrupt: {exc}") from exc
-        if booster.feature_name() != list(features):
+        unknown = [f for f in booster.feature_name() if f not in features]
+        if unknown:
             raise ModelError(
-                f"model file {name} was trained on features {booster.feature_name()[:5]}..."
-                " which differ from its metadata"
+                f"model file {name} was trained on features {unknown[:5]}..."
+                " absent from its metadata"
             )
         model.boosters[name] = booster
     return model
-
-
-def band_scale(
-    predicted: pd.DataFrame, actual: pd.Series, low: float = 0.1, high: float = 0.9
-) -> tuple[float, float]:
-    """Factors on (P50 - P10) and (P90 - P50) that make out-of-sample coverage nominal.
-
-    Quantile boosters fit their training rows too well, so raw bands are too narrow on new
-    data; scaling each side by the quantile of its normalised errors (a split-conformal
-    calibration) restores the intended 10 % below P10 and 10 % above P90.
-    """
-    ok = actual.notna().to_numpy() & predicted.notna().all(axis=1).to_numpy()
-    if ok.sum() < 48:
-        return (1.0, 1.0)
-    y = actual.to_numpy(dtype=float)[ok]
-    p10, p50, p90 = (predicted[c].to_numpy(dtype=float)[ok] for c in ("p10_mw", "p50_mw", "p90_mw"))
-    below = (p50 - y) / np.maximum(p50 - p10, 1.0)
-    above = (y - p50) / np.maximum(p90 - p50, 1.0)
-    lo = float(np.clip(np.quantile(below, 1 - low), 0.5, 5.0))
-    hi = float(np.clip(np.quantile(above, high), 0.5, 5.0))
-    return (round(lo, 4), round(hi, 4))

@@ -108,27 +108,36 @@ def prediction_temperatures(
     cfg: FeatureConfig,
     max_age_hours: int,
     what: str = "weather",
-) -> pd.DataFrame:
-    """Daily regional temperatures as known at issue: observed past, the fresh run ahead.
+) -> tuple[pd.DataFrame, str | None]:
+    """Daily regional temperatures as known at issue, and what is wrong with them (or None).
 
-    Days D+1..D+H come from the latest run (which must be fresh and cover them whole); the
-    warm-up days up to the issue day itself from observations, else from the latest run that
-    covered them (a 00 UTC run does not hold its own local day whole).
+    Days D+1..D+H come from the latest run (fresh, issued by the issue time); the warm-up
+    days up to the issue day itself from observations, else from the latest run that covered
+    them (a 00 UTC run does not hold its own local day whole). A missing or stale run is not
+    an error: its days are left out, the problem is returned, and the forecast of those days
+    falls back to the calendar expert, saying why. Short holes are filled in the features.
     """
-    run = select_weather_run(forecasts, issue_day, cfg, max_age_hours, what)
     fc = forecasts.copy()
     fc["date"] = days(fc["date"]).to_numpy()
     fc["run_time"] = pd.to_datetime(fc["run_time"])
     fc = fc[fc["run_time"] <= issue_time_utc(issue_day, cfg)]
     cols = ["date", "code_insee_region", "tmin", "tmax", "tmoy"]
     d0 = as_day(issue_day)
+    problem = None
+    try:
+        run = select_weather_run(forecasts, issue_day, cfg, max_age_hours, what)
+    except DataQualityError as exc:
+        run, problem = None, str(exc)
     ahead_days = pd.date_range(d0 + DAY, d0 + cfg.horizon_days * DAY)
     ahead = fc[(fc["run_time"] == run) & fc["date"].isin(ahead_days)]
-    _require_regions(ahead, ahead_days, f"{what} run {run} UTC")
+    short = _short_days(ahead, ahead_days) if run is not None else []
+    if short:
+        problem = f"{what} run {run} UTC lacks regions for days {short}"
     past_days = pd.date_range(d0 - cfg.warmup_days * DAY, d0)
     obs = observed.copy()
     obs["date"] = days(obs["date"]).to_numpy()
-    obs = obs[obs["date"].isin(past_days) & obs[["tmin", "tmax", "tmoy"]].notna().all(axis=1)]
+    obs = obs[obs["date"] <= d0]
+    obs = obs[obs[["tmin", "tmax", "tmoy"]].notna().all(axis=1)]
     full_obs = obs.groupby("date")["code_insee_region"].nunique()
     obs_days = set(full_obs[full_obs >= len(REGION_CODES)].index)
     older = fc[fc["date"].isin(past_days) & ~fc["date"].isin(obs_days)]
@@ -136,18 +145,15 @@ def prediction_temperatures(
     older = older.sort_values("run_time").drop_duplicates(
         ["date", "code_insee_region"], keep="last"
     )
-    past = pd.concat([obs[obs["date"].isin(obs_days)][cols], older[cols]], ignore_index=True)
-    _require_regions(past, past_days, "observed temperatures and earlier weather runs")
-    return pd.concat([past, ahead[cols]], ignore_index=True)
+    # Observations win where both exist; runs complete the days observations lack.
+    temps = pd.concat([obs[cols], older[cols], ahead[cols]], ignore_index=True)
+    temps = temps.drop_duplicates(["date", "code_insee_region"], keep="first")
+    return temps, problem
 
 
-def _require_regions(frame: pd.DataFrame, wanted: pd.DatetimeIndex, what: str) -> None:
+def _short_days(frame: pd.DataFrame, wanted: pd.DatetimeIndex) -> list[str]:
+    """Days of `wanted` lacking a complete row for some region."""
     present = frame[frame["code_insee_region"].isin(REGION_CODES)]
     complete = present.dropna(subset=["tmin", "tmax", "tmoy"])
     counts = complete.groupby("date")["code_insee_region"].nunique()
-    short = [d for d in wanted if counts.get(d, 0) < len(REGION_CODES)]
-    if short:
-        raise DataQualityError(
-            f"temperatures missing: {what} lacks regions for days"
-            f" {[d.date().isoformat() for d in short]}"
-        )
+    return [d.date().isoformat() for d in wanted if counts.get(d, 0) < len(REGION_CODES)]

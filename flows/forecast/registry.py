@@ -43,7 +43,7 @@ class ModelMetadata:
     temperatures: str  # "observed" or "archived_forecasts"
     metrics: dict = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)  # booster name -> md5 of its file
-    band_scale: list[float] = field(default_factory=lambda: [1.0, 1.0])  # P10/P90 widening
+    band_scale: list[float] = field(default_factory=lambda: [1.0, 1.0])  # unused: bands are online
 
 
 def data_fingerprint(frame: pd.DataFrame) -> str:
@@ -111,7 +111,6 @@ class Registry:
             model = model_from_strings(meta.features, texts)
         except ModelError as exc:
             raise RegistryError(f"model {version}: {exc}") from exc
-        model.band_scale = (float(meta.band_scale[0]), float(meta.band_scale[1]))
         return model, meta
 
     # --- champion ------------------------------------------------------------------------

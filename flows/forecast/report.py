@@ -10,12 +10,19 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
 
-from flows.forecast.backtest import FORECASTERS, BacktestResult, coverage, daily_energy  # noqa: E402
+from flows.forecast.backtest import (  # noqa: E402
+    FORECASTERS,
+    BacktestResult,
+    coverage,
+    daily_energy,
+    forecaster_shares,
+    hours_forecast_pct,
+)
 
 LABELS = {
     "model": "our model (P50)",
+    "model_offline": "our experts' mean, not adapted",
     "rte_j1": "RTE J-1",
     "naive_week": "same hour last week",
     "linear_regression": "calendar/temperature regression",
@@ -34,6 +41,8 @@ def write_reports(result: BacktestResult, out_dir: Path) -> dict[str, Path]:
     paths = report_paths(out_dir, result)
     body = result.to_json()
     body["p10_p90_coverage"] = coverage(result.hourly)
+    body["hours_forecast_pct"] = hours_forecast_pct(result.hourly)
+    body["forecaster_share_pct"] = forecaster_shares(result.hourly)
     paths["json"].write_text(json.dumps(body, indent=2, default=_nan_to_none))
     paths["md"].write_text(markdown(result, body["p10_p90_coverage"]))
     plot(result, paths["png"])
@@ -69,30 +78,37 @@ def markdown(result: BacktestResult, cover: float) -> str:
                 )
         lines.append("")
     lines.append(f"P10–P90 coverage of hourly actuals: {cover:.1%} (80 % when calibrated).")
+    shares = ", ".join(f"{k} {v:.1f} %" for k, v in forecaster_shares(result.hourly).items())
+    lines.append(f"Target hours forecast: {hours_forecast_pct(result.hourly):.1f} % ({shares}).")
     if result.notes:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in result.notes]
     return "\n".join(lines) + "\n"
 
 
 def plot(result: BacktestResult, path: Path) -> None:
-    """Daily MAPE over 7-day windows per forecaster, and the first week hour by hour."""
+    """The whole window: actual, our P50 with its band and RTE's J-1 (daily means, one axis),
+    then the 7-day rolling hourly MAPE of each forecaster."""
     hourly = result.hourly
     present = [f for f in FORECASTERS if f in hourly.columns and hourly[f].notna().any()]
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 7))
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(12, 7), sharex=True)
+    # Daily means keep a year readable; the band is the mean of the hourly P10 and P90.
+    cols = [c for c in ("actual", "model", "p10", "p90", "rte_j1") if c in hourly.columns]
+    day = hourly.groupby("target_date")[cols].mean()
+    top.plot(day.index, day["actual"], color="black", linewidth=1.2, label="actual")
+    top.plot(day.index, day["model"], color="tab:blue", linewidth=1, label=LABELS["model"])
+    if day["p10"].notna().any():
+        top.fill_between(
+            day.index, day["p10"], day["p90"], color="tab:blue", alpha=0.2, label="P10–P90"
+        )
+    if "rte_j1" in day.columns and day["rte_j1"].notna().any():
+        top.plot(day.index, day["rte_j1"], color="tab:red", linewidth=1, label=LABELS["rte_j1"])
+    top.set_ylabel("MW, daily mean")
+    top.legend(loc="upper right", fontsize=8)
     for name in present:
         ape = (hourly[name] - hourly["actual"]).abs() / hourly["actual"] * 100
         daily = ape.groupby(hourly["target_date"]).mean()
-        top.plot(daily.index, daily.rolling(7, min_periods=1).mean(), label=LABELS[name])
-    top.set_ylabel("hourly MAPE %, 7-day mean")
-    top.legend(loc="upper right", fontsize=8)
-    first = hourly[hourly["target_date"] < hourly["target_date"].min() + pd.Timedelta(days=7)]
-    bottom.plot(first["hour_utc"], first["actual"], color="black", label="actual")
-    bottom.plot(first["hour_utc"], first["model"], label=LABELS["model"])
-    if first["p10"].notna().any():
-        bottom.fill_between(
-            first["hour_utc"], first["p10"], first["p90"], alpha=0.25, label="P10–P90"
-        )
-    bottom.set_ylabel("MW")
+        bottom.plot(daily.index, daily.rolling(7, min_periods=1).mean(), label=LABELS[name])
+    bottom.set_ylabel("hourly MAPE %, 7-day mean")
     bottom.legend(loc="upper right", fontsize=8)
     daily_e = daily_energy(hourly, ["actual"])
     fig.suptitle(f"Backtest {result.start} .. {result.end} ({len(daily_e)} days)", fontsize=11)

@@ -19,6 +19,8 @@ def hourly_spec(name: str = "consumption_forecast") -> TableSpec:
             "p10_mw": "float64",
             "p50_mw": "float64",
             "p90_mw": "float64",
+            "forecaster": "string",
+            "forecaster_reason": "string",
             "model_version": "string",
             "created_at": "timestamp",
         },
@@ -35,6 +37,10 @@ def hourly_spec(name: str = "consumption_forecast") -> TableSpec:
             "p10_mw": "10th percentile of consumption, MW.",
             "p50_mw": "Central forecast of consumption, MW.",
             "p90_mw": "90th percentile of consumption, MW.",
+            "forecaster": "Which forecaster produced the row: `online_panel` (the experts"
+            " corrected and aggregated online), `fallback_calendar` (no temperatures) or"
+            " `naive_week` (last resort).",
+            "forecaster_reason": "Why that forecaster produced the row, in words.",
             "model_version": "Registry version of the model that made the forecast.",
             "created_at": "When the row was written (UTC).",
         },

@@ -27,7 +27,7 @@ from flows.forecast.model import (
     ConsumptionModel,
     ModelConfig,
     ModelError,
-    band_scale,
+    panel_mean,
     train_model,
 )
 from flows.forecast.registry import ModelMetadata, data_fingerprint, new_version
@@ -46,12 +46,19 @@ class TrainingWindow:
     eval_end: pd.Timestamp  # last held-out target day (the day before the training day)
 
     @classmethod
-    def of(cls, as_of: date, training_days: int, promotion_weeks: int) -> TrainingWindow:
-        """The window of a training run on `as_of`."""
+    def of(
+        cls, as_of: date, training_days: int, promotion_weeks: int, adaptation_days: int = 0
+    ) -> TrainingWindow:
+        """The window of a training run on `as_of`.
+
+        At least `adaptation_days` are held out: the online correction learns from the
+        model's errors on those days, which must be out of sample to be honest errors.
+        """
         day = as_day(as_of)
+        held_out = max(7 * promotion_weeks, adaptation_days)
         return cls(
             first_issue=day - timedelta(days=training_days),
-            eval_start=day - timedelta(weeks=promotion_weeks),
+            eval_start=day - timedelta(days=held_out),
             eval_end=day - timedelta(days=1),
         )
 
@@ -66,11 +73,11 @@ class Challenger:
 
 
 def mape(model: ConsumptionModel, rows: pd.DataFrame) -> float:
-    """Hourly MAPE (%) of a model's P50 over complete rows with an actual."""
+    """Hourly MAPE (%) of the mean of a model's panel experts (before online correction)."""
     ok = rows[model.features].notna().all(axis=1) & rows["actual"].notna()
     if not ok.any():
         return float("nan")
-    pred = model.predict(rows[ok])["p50_mw"].to_numpy()
+    pred = panel_mean(model.predict(rows[ok])).to_numpy()
     actual = rows.loc[ok, "actual"].to_numpy()
     return float(np.mean(np.abs(pred - actual) / actual) * 100)
 
@@ -125,22 +132,9 @@ def fit_challenger(
         params={"model": asdict(model_cfg), "features": asdict(feature_cfg)},
         temperatures=temperatures_kind,
     )
-    scored = holdout[holdout[names].notna().all(axis=1) & holdout["actual"].notna()]
-    if len(scored) and len(model.boosters) == 3:
-        model.band_scale = band_scale(model.predict(scored), scored["actual"])
-    meta.band_scale = list(model.band_scale)
     meta.metrics = {
         "holdout_mape": mape(model, holdout),
         "holdout_rows": int(len(holdout)),
-        "holdout_p10_p90_coverage": _coverage(model, scored),
+        "experts": sorted(model.boosters),
     }
     return Challenger(model=model, meta=meta, holdout=holdout)
-
-
-def _coverage(model: ConsumptionModel, rows: pd.DataFrame) -> float | None:
-    """Share of held-out actuals within [P10, P90] once calibrated (in sample for the scale)."""
-    if rows.empty or len(model.boosters) != 3:
-        return None
-    pred = model.predict(rows)
-    inside = (rows["actual"] >= pred["p10_mw"]) & (rows["actual"] <= pred["p90_mw"])
-    return float(inside.mean())

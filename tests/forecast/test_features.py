@@ -14,6 +14,7 @@ from flows.forecast.features import (
     build_features,
     calendar_features,
     feature_names,
+    fill_temperature_gaps,
     holiday_flags,
     issue_time_utc,
     last_known_hour_utc,
@@ -181,9 +182,51 @@ def test_lags_never_reach_past_the_issue_time(consumption, temps, feature_cfg) -
 
 
 def test_regional_temperatures_are_a_setting(consumption, temps) -> None:
-    plain = build_features([ISSUE], consumption, temps, FeatureConfig())
-    regional = build_features(
-        [ISSUE], consumption, temps, FeatureConfig(regional_temperatures=True)
-    )
+    plain = build_features([ISSUE], consumption, temps, FeatureConfig(regional_temperatures=False))
+    regional = build_features([ISSUE], consumption, temps, FeatureConfig())
     assert not any(c.startswith("t_region_") for c in plain.columns)
     assert {f"t_region_{r}" for r in (11, 93, 94)} <= set(regional.columns)
+
+
+def _without(temps: pd.DataFrame, days: list[str], region: int | None = None) -> pd.DataFrame:
+    gone = pd.to_datetime(temps["date"]).isin(pd.to_datetime(days))
+    if region is not None:
+        gone &= temps["code_insee_region"] == region
+    return temps[~gone]
+
+
+def test_a_missing_temperature_day_is_filled_and_flagged(consumption, temps) -> None:
+    """A day without any observation, inside the issue window: filled, flagged, complete."""
+    holed = _without(temps, ["2020-04-18"])
+    features = build_features([ISSUE], consumption, holed, FeatureConfig())
+    require_complete(features, feature_names(features))
+    assert (features["temperature_filled"] == 1).all()  # the hole is in every row's window
+    clean = build_features([ISSUE], consumption, temps, FeatureConfig())
+    assert (clean["temperature_filled"] == 0).all()
+    assert np.allclose(features["t_smooth"], clean["t_smooth"], atol=1.5)
+
+
+def test_a_region_missing_for_a_week_is_filled_from_the_others(consumption, temps) -> None:
+    week = [d.date().isoformat() for d in pd.date_range("2020-04-14", "2020-04-20")]
+    holed = _without(temps, week, region=93)
+    filled, days = fill_temperature_gaps(holed, 3)
+    assert list(days.date.astype(str)) == week
+    truth = temps.assign(date=pd.to_datetime(temps["date"]))
+    merged = filled.merge(truth, on=["date", "code_insee_region"], suffixes=("", "_true"))
+    region = merged[(merged["code_insee_region"] == 93) & merged["date"].isin(days)]
+    assert len(region) == 7 and (region["tmoy"] - region["tmoy_true"]).abs().max() < 3.0
+    features = build_features([ISSUE], consumption, holed, FeatureConfig())
+    require_complete(features, feature_names(features))
+
+
+def test_a_hole_longer_than_the_limit_stays_missing(consumption, temps) -> None:
+    """Five days without observations exceed the 3-day limit: the targets lose their weather."""
+    days = [d.date().isoformat() for d in pd.date_range("2020-04-21", "2020-04-25")]
+    holed = _without(temps, days)
+    _, filled = fill_temperature_gaps(holed, 3)
+    assert filled.empty
+    features = build_features([ISSUE], consumption, holed, FeatureConfig())
+    assert features["t_mean"].isna().all()
+    assert features["lag_week"].notna().all()  # the calendar fallback can still forecast
+    longer = build_features([ISSUE], consumption, holed, FeatureConfig(max_temperature_gap_days=5))
+    require_complete(longer, feature_names(longer))

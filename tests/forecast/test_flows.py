@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 
 from flows.forecast.flow import forecast_cli, forecast_step, predict, train
-from flows.forecast.quality import DataQualityError
 from flows.forecast.registry import Registry
 from flows.lake import open_lake
 from flows.warehouse import DuckDBWarehouse
@@ -61,6 +60,8 @@ def test_predict_trains_first_then_reissuing_replaces_rows(
     assert rows["target_hour_utc"].min() == pd.Timestamp("2020-05-04 22:00")
     assert set(rows["horizon_days"]) == {1, 2}
     assert rows["model_version"].unique().tolist() == [first.model_version]
+    assert set(rows["forecaster"]) == {"online_panel"}
+    assert rows["forecaster_reason"].str.contains("online aggregation").all()
     # The forecast is close to the synthetic truth.
     actual = (
         consumption.set_index("hour_utc")["consumption_mw"]
@@ -78,6 +79,22 @@ def test_predict_trains_first_then_reissuing_replaces_rows(
     predict(as_of=date(2020, 5, 5))
     assert _count(warehouse, forecast_settings, "consumption_forecast") == 96
 
+    # Consumption revised after the issue: the next issue adapts to the revision, the issued
+    # forecast is not rewritten.
+    table = f"{forecast_settings.production_dataset}.consumption_forecast"
+    order = " order by target_hour_utc"
+    issued = warehouse.query(f"select * from {table} where issue_date = date '{ISSUE}'{order}")
+    before = warehouse.query(f"select * from {table} where issue_date = date '2020-05-05'{order}")
+    revised = consumption[consumption["hour_utc"] < pd.Timestamp("2020-05-05 12:00")].copy()
+    day = revised["hour_utc"].between(pd.Timestamp("2020-05-03"), pd.Timestamp("2020-05-04"))
+    revised.loc[day, "consumption_mw"] *= 1.05
+    load_consumption(warehouse, forecast_settings, revised)
+    predict(as_of=date(2020, 5, 5))
+    after = warehouse.query(f"select * from {table} where issue_date = date '2020-05-05'{order}")
+    again = warehouse.query(f"select * from {table} where issue_date = date '{ISSUE}'{order}")
+    pd.testing.assert_frame_equal(issued, again)
+    assert after["p50_mw"].mean() > before["p50_mw"].mean()  # the +5 % day pulls it up
+
 
 def test_unusable_inputs_and_models_fail_clearly_and_keep_the_champion(
     prefect_server, forecast_settings, warehouse, capsys
@@ -93,19 +110,24 @@ def test_unusable_inputs_and_models_fail_clearly_and_keep_the_champion(
     assert len(registry.decisions()) == 2
     pointer = registry.lake.read_bytes("models/consumption/champion.json")
 
-    # A missing weather run: refused, nothing written.
+    # The weather run absent at issue time: every hour still forecast, by the named fallback.
     warehouse.query(
         f"delete from {forecast_settings.staging_dataset}.meteofrance__temperature_daily where day >= date '2020-05-03'"
     )
-    with pytest.raises(DataQualityError, match="weather run stale"):
-        predict(as_of=ISSUE)
-    assert not warehouse.table_exists(forecast_settings.production_dataset, "consumption_forecast")
+    fallback = predict(as_of=ISSUE)
+    assert fallback.rows == 48
+    rows = warehouse.query(
+        f"select * from {forecast_settings.production_dataset}.consumption_forecast"
+    )
+    assert set(rows["forecaster"]) == {"fallback_calendar"}
+    assert rows["forecaster_reason"].str.contains("weather run stale").all()
+    assert rows["p50_mw"].notna().all() and (rows["p10_mw"] <= rows["p90_mw"]).all()
 
     # A corrupt champion: the command fails with a clear message; the pointer is unchanged.
-    key = f"models/consumption/{second.version}/model_p50.txt"
+    key = f"models/consumption/{second.version}/model_gbm_weather.txt"
     registry.lake.write_bytes(key, b"tree\nnot a model")
     assert forecast_cli("predict", ISSUE) == 1
-    assert "model_p50.txt is corrupt" in capsys.readouterr().err
+    assert "model_gbm_weather.txt is corrupt" in capsys.readouterr().err
     assert registry.lake.read_bytes("models/consumption/champion.json") == pointer
 
     # Training again replaces an unusable champion, and says why.

@@ -59,9 +59,16 @@ def test_prediction_ignores_bad_history_outside_its_window(
         f"insert into {forecast_settings.production_dataset}.energy_mix_hourly (hour_utc, date_local, consumption_mw)"
         f" select hour_utc, date '2020-03-02', 1 from (select unnest([{', '.join(repr(str(h)) for h in old['hour_utc'])}])::timestamp as hour_utc)"
     )
-    consumption_window, temps = load_prediction_inputs.fn(ISSUE)
-    assert consumption_window["hour_utc"].min() >= pd.Timestamp("2020-04-25")
-    assert pd.to_datetime(temps["date"]).min() == pd.Timestamp("2020-04-27")
+    data = load_prediction_inputs.fn(ISSUE)
+    days = (
+        forecast_settings.forecast_adaptation_days
+        + forecast_settings.forecast_consumption_window_days
+    )
+    first = pd.Timestamp(ISSUE) - pd.Timedelta(days=days + 1)
+    assert data.consumption["hour_utc"].min() >= first
+    assert (data.consumption["consumption_mw"] > 1).all()
+    assert pd.to_datetime(data.temperatures["date"]).min() >= first - pd.Timedelta(days=7)
+    assert data.weather_problem is None
 
 
 def test_missing_table_is_named(forecast_settings) -> None:

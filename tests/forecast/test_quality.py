@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import pandas as pd
@@ -54,40 +55,51 @@ def test_a_conflicting_duplicate_day_is_refused(consumption, feature_cfg) -> Non
         check_consumption(dup, ISSUE, feature_cfg, 8, 6)
 
 
-def test_weather_run_missing_stale_or_short(temps, feature_cfg) -> None:
+def test_weather_run_missing_stale_or_short_is_named_not_raised(temps, feature_cfg) -> None:
+    """A bad run leaves D+1..D+H out and says why: the forecast falls back, flagged."""
     observed = temps[pd.to_datetime(temps["date"]) < pd.Timestamp(ISSUE)]
-    with pytest.raises(DataQualityError, match="weather run missing: no arpege/01 run"):
-        prediction_temperatures(
-            observed,
-            make_forecast_runs(temps, [date(2020, 4, 21)]),
-            ISSUE,
-            feature_cfg,
-            30,
-            "arpege/01",
-        )
+    ahead = pd.date_range("2020-04-21", "2020-04-22")
+    out, problem = prediction_temperatures(
+        observed,
+        make_forecast_runs(temps, [date(2020, 4, 21)]),
+        ISSUE,
+        feature_cfg,
+        30,
+        "arpege/01",
+    )
+    assert problem.startswith("weather run missing: no arpege/01 run")
+    assert not pd.to_datetime(out["date"]).isin(ahead).any()
     old = make_forecast_runs(temps, [date(2020, 4, 18)])
-    with pytest.raises(DataQualityError, match="stale: latest arpege/01 run 2020-04-18.*56 h old"):
-        prediction_temperatures(observed, old, ISSUE, feature_cfg, 30, "arpege/01")
+    _, problem = prediction_temperatures(observed, old, ISSUE, feature_cfg, 30, "arpege/01")
+    assert re.search("stale: latest arpege/01 run 2020-04-18.*56 h old", problem)
     short = make_forecast_runs(temps, [ISSUE])
     short = short[pd.to_datetime(short["date"]) < pd.Timestamp("2020-04-22")]
-    with pytest.raises(DataQualityError, match="lacks regions for days \\['2020-04-22'\\]"):
-        prediction_temperatures(observed, short, ISSUE, feature_cfg, 30, "arpege/01")
+    out, problem = prediction_temperatures(observed, short, ISSUE, feature_cfg, 30, "arpege/01")
+    assert "lacks regions for days ['2020-04-22']" in problem
+    assert (pd.to_datetime(out["date"]) == pd.Timestamp("2020-04-21")).sum() == 13
+    fresh, problem = prediction_temperatures(
+        observed, make_forecast_runs(temps, [ISSUE]), ISSUE, feature_cfg, 30, "arpege/01"
+    )
+    assert problem is None and pd.to_datetime(fresh["date"]).isin(ahead).sum() == 26
 
 
 def test_past_days_fall_back_to_earlier_runs(temps, feature_cfg) -> None:
-    """Observations lag: the days they lack come from earlier runs; with neither, refused."""
+    """Observations lag: the days they lack come from earlier runs; with neither, left out."""
     observed = temps[pd.to_datetime(temps["date"]) < pd.Timestamp("2020-04-18")]
     runs = make_forecast_runs(
         temps, [date(2020, 4, 17), date(2020, 4, 18), date(2020, 4, 19), ISSUE]
     )
-    out = prediction_temperatures(observed, runs, ISSUE, feature_cfg, 30)
-    days = pd.to_datetime(out["date"])
-    assert days.min() == pd.Timestamp("2020-04-13") and days.max() == pd.Timestamp("2020-04-22")
-    assert out.groupby("date").size().eq(13).all()
-    with pytest.raises(DataQualityError, match="2020-04-18', '2020-04-19"):
-        prediction_temperatures(
-            observed, make_forecast_runs(temps, [ISSUE]), ISSUE, feature_cfg, 30
-        )
+    out, problem = prediction_temperatures(observed, runs, ISSUE, feature_cfg, 30)
+    assert problem is None
+    window = out[pd.to_datetime(out["date"]) >= pd.Timestamp("2020-04-13")]
+    days = pd.to_datetime(window["date"])
+    assert days.max() == pd.Timestamp("2020-04-22")
+    assert window.groupby("date").size().eq(13).all() and days.nunique() == 10
+    out, _ = prediction_temperatures(
+        observed, make_forecast_runs(temps, [ISSUE]), ISSUE, feature_cfg, 30
+    )
+    present = set(pd.to_datetime(out["date"]))
+    assert pd.Timestamp("2020-04-18") not in present and pd.Timestamp("2020-04-19") not in present
 
 
 def test_a_run_without_its_own_day_uses_the_previous_run_for_it(temps, feature_cfg) -> None:
@@ -97,5 +109,6 @@ def test_a_run_without_its_own_day_uses_the_previous_run_for_it(temps, feature_c
     own_day = (runs["run_time"] == pd.Timestamp(ISSUE)) & (
         pd.to_datetime(runs["date"]) == pd.Timestamp(ISSUE)
     )
-    out = prediction_temperatures(observed, runs[~own_day], ISSUE, feature_cfg, 30)
-    assert out.groupby("date").size().eq(13).all() and len(out) == 13 * 10
+    out, _ = prediction_temperatures(observed, runs[~own_day], ISSUE, feature_cfg, 30)
+    window = out[pd.to_datetime(out["date"]) >= pd.Timestamp("2020-04-13")]
+    assert window.groupby("date").size().eq(13).all() and len(window) == 13 * 10

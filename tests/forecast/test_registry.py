@@ -7,7 +7,13 @@ import json
 import pandas as pd
 import pytest
 
-from flows.forecast.features import FeatureConfig, attach_target, build_features, feature_names
+from flows.forecast.features import (
+    FEATURE_SET_VERSION,
+    FeatureConfig,
+    attach_target,
+    build_features,
+    feature_names,
+)
 from flows.forecast.model import train_model
 from flows.forecast.registry import (
     Decision,
@@ -38,7 +44,7 @@ def model_cfg_module():
     return ModelConfig(num_boost_round=20, num_leaves=7)
 
 
-def _meta(version: str, names: list[str], feature_set: int = 1) -> ModelMetadata:
+def _meta(version: str, names: list[str], feature_set: int = FEATURE_SET_VERSION) -> ModelMetadata:
     return ModelMetadata(
         version=version,
         created_at="2020-04-02T00:00:00+00:00",
@@ -67,14 +73,11 @@ def test_save_load_roundtrip_and_champion(tmp_path, fitted) -> None:
     _promote(registry, "v1")
     assert registry.champion() == "v1"
     loaded, meta = registry.load("v1")
-    assert meta.features == names and set(meta.files) == {"p10", "p50", "p90"}
-    pd.testing.assert_series_equal(
-        loaded.predict(frame.head(48))["p50_mw"], model.predict(frame.head(48))["p50_mw"]
-    )
-    assert loaded.band_scale == (1.3, 1.6)
+    assert meta.features == names and set(meta.files) == set(model.boosters)
+    pd.testing.assert_frame_equal(loaded.predict(frame.head(48)), model.predict(frame.head(48)))
     keys = registry.lake.list("models/consumption/")
     assert "models/consumption/v1/metadata.json" in keys
-    assert "models/consumption/v1/model_p50.txt" in keys
+    assert "models/consumption/v1/model_gbm_weather.txt" in keys
     assert "models/consumption/champion.json" in keys
     assert len(registry.decisions()) == 1
 
@@ -84,18 +87,18 @@ def test_a_corrupt_model_file_is_a_clear_error_and_the_champion_is_kept(tmp_path
     registry = Registry(LocalLake(tmp_path / "lake"))
     registry.save(model, _meta("v1", names))
     _promote(registry, "v1")
-    key = "models/consumption/v1/model_p90.txt"
+    key = "models/consumption/v1/model_gbm_lags.txt"
     registry.lake.write_bytes(key, registry.lake.read_bytes(key)[:500])
-    with pytest.raises(RegistryError, match="v1/model_p90.txt is corrupt"):
+    with pytest.raises(RegistryError, match="v1/model_gbm_lags.txt is corrupt"):
         registry.load("v1")
     assert registry.champion() == "v1"
     # Corrupt beyond its checksum too: LightGBM's own refusal is reported the same way.
     meta = json.loads(registry.lake.read_bytes("models/consumption/v1/metadata.json"))
     import hashlib
 
-    meta["files"]["p90"] = hashlib.md5(registry.lake.read_bytes(key)).hexdigest()
+    meta["files"]["gbm_lags"] = hashlib.md5(registry.lake.read_bytes(key)).hexdigest()
     registry.lake.write_bytes("models/consumption/v1/metadata.json", json.dumps(meta).encode())
-    with pytest.raises(RegistryError, match="model_p90|p90"):
+    with pytest.raises(RegistryError, match="gbm_lags"):
         registry.load("v1")
 
 

@@ -5,7 +5,8 @@ source as (
 
     select * from {{ forecast_source('consumption_forecast', [
         'issue_date', 'issue_time_utc', 'horizon_days', 'target_date', 'target_hour_utc',
-        'target_hour_local', 'p10_mw', 'p50_mw', 'p90_mw', 'model_version', 'created_at',
+        'target_hour_local', 'p10_mw', 'p50_mw', 'p90_mw', 'forecaster', 'forecaster_reason',
+        'model_version', 'created_at',
     ]) }}
 
 ),
@@ -21,6 +22,8 @@ renamed as (
         cast(p10_mw as {{ type_double() }}) as p10_mw,
         cast(p50_mw as {{ type_double() }}) as p50_mw,
         cast(p90_mw as {{ type_double() }}) as p90_mw,
+        cast(forecaster as {{ dbt.type_string() }}) as forecaster,
+        cast(forecaster_reason as {{ dbt.type_string() }}) as forecaster_reason,
         cast(model_version as {{ dbt.type_string() }}) as model_version,
         cast(created_at as {{ dbt.type_timestamp() }}) as created_at
     from source
