@@ -78,10 +78,12 @@ def read_mart(path: Path, sql: str) -> pd.DataFrame:
 
 
 def add_forecaster_columns(path: Path) -> None:
-    """The forecast table as the forecasting work will leave it: a forecaster per hour."""
+    """The forecast table with a known mix of forecasters (the model on D+1, a fallback on D+2)."""
     with duckdb.connect(str(path)) as con:
         for column in ("forecaster", "forecaster_reason"):
-            con.execute(f"alter table production.consumption_forecast add column {column} varchar")
+            con.execute(
+                f"alter table production.consumption_forecast add column if not exists {column} varchar"
+            )
         con.execute(
             "update production.consumption_forecast set forecaster = case when horizon_days = 1"
             " then 'model' else 'fallback' end, forecaster_reason = case when horizon_days = 2"

@@ -97,7 +97,14 @@ def test_forecast_page_shows_the_latest_issue_then_a_chosen_one(
         label = f"D+{row['horizon_days']} {row['target_date'].date()}: our energy"
         assert shown[label] == ui.gwh(row["energy_p50_mwh"] / 1000)
     assert any(latest["model_version"].iloc[0] in m.value for m in at.markdown)
-    assert any("Forecaster: unavailable" in i.value for i in at.info)
+    # The forecast says which forecaster made each hour.
+    assert not any("Forecaster: unavailable" in i.value for i in at.info)
+    made_by = read_mart(
+        production.duckdb_path,
+        "select distinct forecaster from production.consumption_forecast"
+        f" where issue_date = date '{AS_OF}'",
+    )["forecaster"]
+    assert set(at.dataframe[0].value["forecaster"]) == set(made_by)
 
     at.selectbox[0].select(PAST_ISSUES[0]).run()
     chosen = daily[daily["issue_date"].dt.date == PAST_ISSUES[0]]
@@ -109,6 +116,18 @@ def test_forecast_page_shows_the_latest_issue_then_a_chosen_one(
     d1 = charts(at)[0]
     actual = next(t for t in d1["data"] if t["name"] == "actual")
     assert any(v is not None for v in actual["y"])
+
+
+def test_forecast_page_says_the_forecaster_is_unavailable_when_the_mart_lacks_it(
+    production: Production, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    copy = production.copy_to(tmp_path)
+    with duckdb.connect(str(copy)) as con:
+        for column in ("forecaster", "forecaster_reason"):
+            con.execute(f"alter table production.consumption_forecast drop column {column}")
+    point_at(monkeypatch, duckdb_path=str(copy), dashboard_cache_seconds="0")
+    at = open_page("Forecast")
+    assert any("Forecaster: unavailable" in i.value for i in at.info)
 
 
 def test_forecast_page_shows_the_forecaster_when_the_mart_has_it(

@@ -178,7 +178,7 @@ def test_every_page_in_chromium_shows_the_marts_numbers(
     label = f"D+1 {forecast['target_date'].date()}: our energy"
     assert visits["Forecast"].metrics[label] == ui.gwh(forecast["energy_p50_mwh"] / 1000)
     assert forecast["model_version"] in visits["Forecast"].text
-    assert "Forecaster: unavailable" in visits["Forecast"].text
+    assert "Forecaster of each hour" in visits["Forecast"].text
 
     gas = read_mart(
         db,
