@@ -60,9 +60,11 @@ def wait_until(check: Callable[[], Any], timeout: float, what: str, every: float
 
 
 def clean_environment() -> dict[str, str]:
-    """This process's environment without any aggregat or Prefect API configuration."""
+    """This process's environment without aggregat or Prefect API configuration, and without
+    the variables of an outer `make test ARGS=...` (a sub-make would inherit its ARGS)."""
     drop = ("AGGREGAT_", "PREFECT_API_", "PREFECT_HOME", "PREFECT_PROFILES")
-    return {k: v for k, v in os.environ.items() if not k.startswith(drop)}
+    make = {"MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES"}
+    return {k: v for k, v in os.environ.items() if not k.startswith(drop) and k not in make}
 
 
 @pytest.fixture(scope="module")
@@ -153,7 +155,7 @@ class Platform:
         """`make agent ENV=dev` in its own process group, logging to the platform folder."""
         log = (self.root / "worker.log").open("a")
         self.worker = subprocess.Popen(
-            ["make", "-s", "agent", "ENV=dev"],
+            ["make", "-s", "agent", "ENV=dev", "ARGS="],
             cwd=PROJECT_ROOT,
             env={**self.env, "PREFECT_WORKER_QUERY_SECONDS": "2"},
             stdout=log,
@@ -183,6 +185,9 @@ class Platform:
         """The run once final; its duration is kept by deployment name."""
 
         def final() -> Any:
+            if self.worker is not None and self.worker.poll() is not None:
+                log = (self.root / "worker.log").read_text()[-3000:]
+                raise AssertionError(f"the worker exited ({self.worker.returncode}):\n{log}")
             with self.client() as client:
                 run = client.read_flow_run(run_id)
             return run if run.state and run.state.type.value in FINAL else None

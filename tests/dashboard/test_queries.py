@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from dashboard import queries
+from flows.forecast import online
 from flows.settings import Settings
 from tests.dashboard.conftest import (
     AS_OF,
@@ -58,8 +59,9 @@ def test_forecast_issues_newest_first_and_hours_joined_to_actuals(
         expected["consumption_mw"].tolist(), nan_ok=True
     )
     assert hours["rte_j1_mw"].notna().sum() == expected["forecast_j1_mw"].notna().sum() > 0
-    # This warehouse predates the forecaster columns: they come back empty, not as an error.
-    assert hours["forecaster"].isna().all() and hours["forecaster_reason"].isna().all()
+    # Each hour names the forecaster that made it.
+    assert set(hours["forecaster"]) <= {online.PANEL, online.FALLBACK}
+    assert hours["forecaster"].notna().all()
 
 
 def test_forecast_daily_energy_beside_rte_and_actual(
