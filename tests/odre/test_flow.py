@@ -22,7 +22,10 @@ async def _artifact_markdown(key: str) -> str:
 
     async with get_client() as client:
         found = await client.read_artifacts(
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])), limit=1
+            # The session's server holds other tests' runs too: take this test's, the newest.
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])),
+            limit=1,
+            sort="CREATED_DESC",
         )
     return found[0].data
 
