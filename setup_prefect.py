@@ -22,9 +22,8 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, get_args
@@ -33,7 +32,7 @@ from uuid import UUID
 import yaml
 from pydantic import SecretStr
 
-from flows.settings import PROJECT_ROOT, Settings
+from flows.settings import PROJECT_ROOT, Settings, environ_set
 
 log = logging.getLogger("setup_prefect")
 
@@ -109,21 +108,6 @@ def load_settings(env: str) -> Settings:
     return settings.model_copy(update={"env": env})
 
 
-@contextmanager
-def environment(values: dict[str, str]) -> Iterator[None]:
-    """os.environ with `values` set, restored afterwards."""
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
 def read_deployments(path: Path, deploy_env: dict[str, str]) -> list[dict[str, Any]]:
     """prefect.yaml's deployments as `prefect deploy` renders them for this environment."""
     from prefect.utilities.templating import apply_values
@@ -134,7 +118,7 @@ def read_deployments(path: Path, deploy_env: dict[str, str]) -> list[dict[str, A
         document = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise SetupError(f"{path.name} is not valid YAML: {exc}") from exc
-    with environment(deploy_env):
+    with environ_set(deploy_env):
         entries = apply_values(document.get("deployments") or [], {}, remove_notset=False)
     for entry in entries:
         for key in ("name", "entrypoint"):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
@@ -390,6 +393,25 @@ class Settings(BaseSettings):
         if self.dbt_target:
             return self.dbt_target
         return "local" if self.profile == "local" else self.env
+
+
+@contextmanager
+def environ_set(values: dict[str, str]) -> Iterator[None]:
+    """os.environ with `values` set for the block, then put back as it was.
+
+    For tools that read the process environment only: dbt's env_var(), Prefect's `{{ $NAME }}`
+    placeholders.
+    """
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
 
 
 @lru_cache

@@ -11,10 +11,8 @@ reported (pass / warn / error and the age of its newest load), never raised. The
 from __future__ import annotations
 
 import gc
-import os
 import time
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +21,7 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
-from flows.settings import Settings, get_settings
+from flows.settings import Settings, environ_set, get_settings
 
 # Statuses dbt gives a node that did not do its job.
 _FAILED = {"error", "fail"}
@@ -164,21 +162,6 @@ def dbt_environment(settings: Settings) -> dict[str, str]:
         env[f"AGGREGAT_{name.upper()}"] = str(value)
     env["AGGREGAT_DBT_TARGET"] = settings.resolved_dbt_target
     return env
-
-
-@contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    # dbt reads env_var() from the process environment: set ours, then put it back.
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, old in saved.items():
-            if old is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = old
 
 
 def _artifacts(settings: Settings, artifacts_dir: Path | None) -> Path:
@@ -322,7 +305,7 @@ def _invoke(settings: Settings, args: list[str]) -> Any:
         if key is not None:
             # The worker holds its key in a credentials block; dbt-bigquery wants a file.
             env["AGGREGAT_GCP_CREDENTIALS_FILE"] = str(key)
-        with _environment(env):
+        with environ_set(env):
             try:
                 return dbtRunner().invoke(args)
             finally:
