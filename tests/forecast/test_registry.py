@@ -7,6 +7,7 @@ import json
 import pandas as pd
 import pytest
 
+from flows.errors import RegistryError
 from flows.forecast.features import (
     FEATURE_SET_VERSION,
     FeatureConfig,
@@ -15,14 +16,7 @@ from flows.forecast.features import (
     feature_names,
 )
 from flows.forecast.model import train_model
-from flows.forecast.registry import (
-    Decision,
-    ModelMetadata,
-    Registry,
-    RegistryError,
-    data_fingerprint,
-    promotion,
-)
+from flows.forecast.registry import Decision, ModelMetadata, Registry, data_fingerprint, promotion
 from flows.lake import LocalLake
 
 
