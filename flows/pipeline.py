@@ -27,6 +27,7 @@ from prefect.artifacts import (
 from prefect.cache_policies import NO_CACHE
 from tqdm import tqdm
 
+from flows import runlog
 from flows.lake import open_lake
 from flows.settings import Settings, get_settings
 from flows.staging import LakeSource, LoadResult, load_changed
@@ -75,7 +76,7 @@ def lake_sources() -> list[LakeSource]:
     from flows.meteofrance.tables import lake_sources as weather_sources
     from flows.odre.ingest import lake_sources as odre_sources
 
-    return [*odre_sources(), *weather_sources()]
+    return [*odre_sources(), *weather_sources(), *runlog.lake_sources()]
 
 
 # Never cached: whether a load has work depends on the lake, not on the arguments.
@@ -92,7 +93,7 @@ def load_source(source: LakeSource, since: date | None) -> LoadResult:
         warehouse.close()
 
 
-@flow(name="load-staging")
+@flow(name="load-staging", on_completion=runlog.RECORD, on_failure=runlog.RECORD)
 def load_staging(since: date | None = None) -> list[LoadResult]:
     """Load into warehouse staging every lake partition that changed since its last load."""
     logger = get_run_logger()
@@ -227,7 +228,9 @@ def daily_pipeline(as_of: date | None = None, steps: list[str] | None = None) ->
     """Ingest ODRÉ and weather into the lake, load staging, build the marts, forecast."""
     logger = get_run_logger()
     as_of = as_of or date.today()
-    summary = run_steps(as_of, list(steps or STEPS), _step_functions(as_of))
+    clock = runlog.StepClock(_step_functions(as_of))
+    summary = run_steps(as_of, list(steps or STEPS), clock.functions)
+    runlog.publish_pipeline(summary, clock)
     for o in summary.outcomes:
         log = logger.error if o.status == "failed" else logger.info
         log("step %s: %s %s", o.step, o.status, o.detail)
@@ -351,7 +354,7 @@ def backfill_chunk(start: date, end: date, offline: bool = False) -> list[Backfi
     return rows
 
 
-@flow(name="backfill")
+@flow(name="backfill", on_completion=runlog.RECORD, on_failure=runlog.RECORD)
 def backfill(
     start: date, end: date, offline: bool = False, force: bool = False
 ) -> list[BackfillRow]:

@@ -21,6 +21,7 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
+from flows.runlog import RECORD
 from flows.settings import Settings, environ_set, get_settings
 
 # Statuses dbt gives a node that did not do its job.
@@ -390,7 +391,7 @@ def source_freshness() -> list[SourceFreshness]:
     return run_source_freshness(get_settings())
 
 
-@flow(name="transform", log_prints=True)
+@flow(name="transform", log_prints=True, on_completion=RECORD, on_failure=RECORD)
 def transform(
     select: str | None = None, full_refresh: bool = False, freshness: bool = True
 ) -> TransformSummary:

@@ -23,6 +23,7 @@ from flows.meteofrance.archive import curated_present
 from flows.meteofrance.backfill import BackfillRow, backfill_weather, curate_run
 from flows.meteofrance.catalogue import ModelRun, Product, model_runs, products_from_settings
 from flows.meteofrance.download import FileStatus, ProductRun, RunStatus, fetch_product_run
+from flows.runlog import RECORD
 from flows.settings import get_settings
 
 CURATED, UP_TO_DATE, NOT_READY, INCOMPLETE, RAW_ONLY = (
@@ -127,7 +128,7 @@ def outcome_of(run: ModelRun, fetched: list[ProductRun], curated_already: bool) 
     return RunOutcome(label, CURATED, fetched)
 
 
-@flow(name="ingest-weather")
+@flow(name="ingest-weather", on_completion=RECORD, on_failure=RECORD)
 def ingest_weather(
     as_of: date | None = None, products: list[str] | None = None, offline: bool = False
 ) -> WeatherSummary:

@@ -28,6 +28,7 @@ from flows.odre.ingest import (
 )
 from flows.odre.parse import Parsed, parse_export
 from flows.odre.schemas import get_dataset
+from flows.runlog import RECORD
 from flows.settings import get_settings
 
 
@@ -75,7 +76,7 @@ def publish(summary: IngestSummary) -> None:
     )
 
 
-@flow(name="ingest-odre")
+@flow(name="ingest-odre", on_completion=RECORD, on_failure=RECORD)
 def ingest_odre(
     as_of: date | None = None,
     datasets: list[str] | None = None,
