@@ -121,7 +121,9 @@ def announce_load(results: list[LoadResult]) -> None:
 
     context = FlowRunContext.get()
     run = context.flow_run if context else None
-    changed = {r.table: len(r.days) for r in results if r.days}
+    # New run summaries alone are no reason for a dbt build: every run writes one, so each
+    # load would otherwise trigger one. They reach their mart with the next build.
+    changed = {r.table: len(r.days) for r in results if r.days and r.table != runlog.RUNS.name}
     if not changed or run is None or run.deployment_id is None or run.parent_task_run_id:
         return
     emit_event(

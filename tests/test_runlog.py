@@ -191,3 +191,102 @@ def test_the_staging_load_finds_the_runs_under_the_configured_prefix(settings, m
     assert (result.table, result.rows, result.days) == ("pipeline__runs", 1, [AS_OF])
     assert staged[["step", "status"]].values.tolist() == [["weather", "warning"]]
     assert pd.Timestamp(staged["day"].iloc[0]).date() == AS_OF
+
+
+@pytest.mark.slow
+def test_the_health_marts_are_the_same_on_duckdb_and_bigquery(tmp_path, bq_emulator) -> None:
+    """The run and promotion records, loaded and built on both backends, give the same marts."""
+    import uuid
+
+    from flows.bigquery import BigQueryWarehouse
+    from flows.forecast.registry import Decision, Registry
+    from flows.settings import Settings
+    from flows.transform import run_dbt_build
+    from flows.warehouse import DuckDBWarehouse
+
+    lake = LocalLake(tmp_path / "lake")
+    later = T0 + timedelta(hours=1)
+    runlog.write_run(
+        lake,
+        "raw/pipeline/runs",
+        "daily-1",
+        "daily-pipeline",
+        AS_OF,
+        [
+            runlog.StepRun("odre", "failed", T0, T0 + timedelta(seconds=3), "OdreError: 503"),
+            runlog.StepRun("load", "ok", T0, T0 + timedelta(seconds=70), "t: 1 days", 96, 1),
+            runlog.StepRun("transform", "skipped", None, None, "load failed"),
+        ],
+    )
+    runlog.write_run(
+        lake,
+        "raw/pipeline/runs",
+        "odre-2",
+        "ingest-odre",
+        AS_OF,
+        [runlog.StepRun("odre", "ok", later, later + timedelta(seconds=9), "x: 96 rows", 96, 1)],
+    )
+    registry = Registry(lake, published="raw/pipeline/model_promotions")
+    for version, champion, promoted, score, champion_score, at in (
+        ("v1", None, True, 2.5, None, "2025-03-01T10:00:00+00:00"),
+        ("v2", "v1", False, 2.9, 2.5, "2025-03-08T10:00:00+00:00"),
+        ("v3", "v1", False, float("nan"), 2.5, "2025-03-15T10:00:00+00:00"),
+    ):
+        decision = Decision(version, champion, promoted, "why", score, champion_score, {}, "", at)
+        registry.decide(decision)
+
+    suffix = uuid.uuid4().hex[:8]
+    local = Settings(
+        _env_file=None,
+        lake_url=str(tmp_path / "lake"),
+        duckdb_path=tmp_path / "warehouse.duckdb",
+        dbt_artifacts_dir=tmp_path / "dbt-local",
+    )
+    emulator = Settings(
+        _env_file=None,
+        profile="gcp",
+        dbt_target="emulator",
+        lake_url=str(tmp_path / "lake"),
+        gcp_project=bq_emulator.project,
+        bigquery_api_endpoint=bq_emulator.endpoint,
+        env="ci",
+        staging_dataset=f"staging_{suffix}",
+        development_dataset=f"development_{suffix}",
+        production_dataset=f"production_{suffix}",
+        dbt_artifacts_dir=tmp_path / "dbt-emulator",
+    )
+    marts = {}
+    for name, settings, warehouse in (
+        ("duckdb", local, DuckDBWarehouse(local.duckdb_path)),
+        ("bigquery", emulator, BigQueryWarehouse.from_settings(emulator)),
+    ):
+        for source in runlog.lake_sources(settings):
+            load_changed(lake, warehouse, settings.staging_dataset, source)
+        assert run_dbt_build(settings, select=runlog.HEALTH_MODELS).ok
+        prefix = settings.production_dataset
+        runs = warehouse.query(
+            "select step_name, status, runs_ago, is_latest, duration_seconds, row_count"
+            f" from {prefix}.pipeline_runs order by step_name, runs_ago"
+        )
+        promotions = warehouse.query(
+            "select model_version, decision, is_champion, mape_change_points"
+            f" from {prefix}.model_promotions order by decided_at"
+        )
+        warehouse.close()
+        marts[name] = (
+            runs.astype(object).where(runs.notna(), None).values.tolist(),
+            promotions.astype(object).where(promotions.notna(), None).values.tolist(),
+        )
+    runs, promotions = marts["duckdb"]
+    assert runs == [
+        ["load", "ok", 1, True, 70, 96],
+        ["odre", "ok", 1, True, 9, 96],
+        ["odre", "failed", 2, False, 3, None],
+        ["transform", "skipped", 1, True, None, None],
+    ]
+    assert promotions == [
+        ["v1", "promote", True, None],
+        ["v2", "keep", False, pytest.approx(0.4)],
+        ["v3", "refuse", False, None],
+    ]
+    assert marts["bigquery"] == marts["duckdb"]
