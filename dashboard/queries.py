@@ -692,3 +692,90 @@ def model_history(reader: MartReader) -> pd.DataFrame:
         " count(distinct issue_date) as issues, max(created_at) as last_written_utc"
         f" from {reader.table(hourly)} group by model_version order by first_issue, last_issue"
     )
+
+
+# --- Pipeline health: runs and promotions ---------------------------------------------------
+
+PIPELINE_RUNS = Mart(
+    "pipeline_runs",
+    (
+        "step_name",
+        "status",
+        "needs_attention",
+        "started_at",
+        "ended_at",
+        "duration_seconds",
+        "as_of",
+        "row_count",
+        "day_partitions",
+        "message",
+        "flow_name",
+        "run_id",
+        "runs_ago",
+        "is_latest",
+    ),
+    built_by="the transform step, from the summaries each run writes to the lake",
+)
+MODEL_PROMOTIONS = Mart(
+    "model_promotions",
+    (
+        "model_version",
+        "decided_at",
+        "decision",
+        "is_champion",
+        "champion_since",
+        "champion_before",
+        "challenger_mape_pct",
+        "champion_mape_pct",
+        "mape_change_points",
+        "holdout_start",
+        "holdout_end",
+        "reason",
+    ),
+    built_by="the transform step, from the decisions each training publishes to the lake",
+)
+# The steps in the order the daily pipeline runs them, then the flows only run on their own.
+STEP_ORDER = ("odre", "weather", "load", "transform", "forecast", "train", "backfill")
+NO_RUNS_HINT = (
+    f"Every run records how its steps ended; to record one, {HOW_TO_BUILD}."
+    " A run's record reaches this page with the transform step."
+)
+
+
+def _in_step_order(frame: pd.DataFrame) -> pd.DataFrame:
+    rank = {step: i for i, step in enumerate(STEP_ORDER)}
+    order = frame["step_name"].map(lambda s: rank.get(s, len(rank)))
+    return (
+        frame.assign(_order=order)
+        .sort_values(["_order", "step_name", "runs_ago"])
+        .drop(columns="_order")
+        .reset_index(drop=True)
+    )
+
+
+def step_runs(reader: MartReader, per_step: int = 10) -> pd.DataFrame:
+    """The last `per_step` runs of each step (runs_ago 1 = the latest), in pipeline order."""
+    runs = reader.select(PIPELINE_RUNS, where=f"runs_ago <= {int(per_step)}")
+    if runs.empty:
+        raise MartMissing(
+            f"No pipeline run is recorded in {reader.dataset}.{PIPELINE_RUNS.name} yet.",
+            NO_RUNS_HINT,
+        )
+    return _in_step_order(runs)
+
+
+def last_runs(reader: MartReader) -> pd.DataFrame:
+    """The latest run of each step, in pipeline order."""
+    return step_runs(reader, per_step=1)
+
+
+def promotions(reader: MartReader) -> pd.DataFrame:
+    """Every promotion decision of the model registry, newest first."""
+    found = reader.select(MODEL_PROMOTIONS, order_by="decided_at desc, model_version desc")
+    if found.empty:
+        raise MartMissing(
+            f"No promotion decision is recorded in {reader.dataset}.{MODEL_PROMOTIONS.name} yet.",
+            "Each training decides whether its model becomes champion; the forecast step trains"
+            f" a first model when there is none: {HOW_TO_BUILD}.",
+        )
+    return found

@@ -27,6 +27,7 @@ from prefect.artifacts import (
 from prefect.cache_policies import NO_CACHE
 from tqdm import tqdm
 
+from flows import runlog
 from flows.backends import open_lake, open_warehouse, warehouse_location
 from flows.errors import PipelineFailed
 from flows.lake import DAY, partition_day
@@ -77,7 +78,7 @@ def lake_sources() -> list[LakeSource]:
     from flows.meteofrance.tables import lake_sources as weather_sources
     from flows.odre.ingest import lake_sources as odre_sources
 
-    return [*odre_sources(), *weather_sources()]
+    return [*odre_sources(), *weather_sources(), *runlog.lake_sources()]
 
 
 # Never cached: whether a load has work depends on the lake, not on the arguments.
@@ -94,7 +95,7 @@ def load_source(source: LakeSource, since: date | None) -> LoadResult:
         warehouse.close()
 
 
-@flow(name="load-staging")
+@flow(name="load-staging", on_completion=runlog.RECORD, on_failure=runlog.RECORD)
 def load_staging(since: date | None = None) -> list[LoadResult]:
     """Load into warehouse staging every lake partition that changed since its last load."""
     logger = get_run_logger()
@@ -122,7 +123,9 @@ def announce_load(results: list[LoadResult]) -> None:
 
     context = FlowRunContext.get()
     run = context.flow_run if context else None
-    changed = {r.table: len(r.days) for r in results if r.days}
+    # New run summaries alone are no reason for a dbt build: every run writes one, so each
+    # load would otherwise trigger one. They reach their mart with the next build.
+    changed = {r.table: len(r.days) for r in results if r.days and r.table != runlog.RUNS.name}
     if not changed or run is None or run.deployment_id is None or run.parent_task_run_id:
         return
     emit_event(
@@ -221,7 +224,9 @@ def daily_pipeline(as_of: date | None = None, steps: list[str] | None = None) ->
     """Ingest ODRÉ and weather into the lake, load staging, build the marts, forecast."""
     logger = get_run_logger()
     as_of = as_of or get_settings().today()
-    summary = run_steps(as_of, list(steps or STEPS), _step_functions(as_of))
+    clock = runlog.StepClock(_step_functions(as_of))
+    summary = run_steps(as_of, list(steps or STEPS), clock.functions)
+    runlog.publish_pipeline(summary, clock)
     for o in summary.outcomes:
         log = logger.error if o.status == StepStatus.FAILED else logger.info
         log("step %s: %s %s", o.step, o.status, o.detail)
@@ -344,7 +349,7 @@ def backfill_chunk(start: date, end: date, offline: bool = False) -> list[Backfi
     return rows
 
 
-@flow(name="backfill")
+@flow(name="backfill", on_completion=runlog.RECORD, on_failure=runlog.RECORD)
 def backfill(
     start: date, end: date, offline: bool = False, force: bool = False
 ) -> list[BackfillRow]:

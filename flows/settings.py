@@ -380,6 +380,18 @@ class Settings(BaseSettings):
     progress: bool | None = Field(
         None, description="Show progress bars; unset means only when attached to a terminal."
     )
+    pipeline_runs_prefix: str = Field(
+        "raw/pipeline/runs",
+        description="Lake prefix of the run summaries: one Parquet object per run (its steps,"
+        " status, times, counts, message) under `date=<UTC day it started>/`, loaded into"
+        " staging for the `pipeline_runs` mart.",
+    )
+    model_promotions_prefix: str = Field(
+        "raw/pipeline/model_promotions",
+        description="Lake prefix of the model registry's promotion decisions published as"
+        " Parquet (one object per decision, under `date=<UTC day decided>/`) for the"
+        " `model_promotions` mart; the registry's JSON stays the forecast's source of truth.",
+    )
     dashboard_port: int = Field(
         8501, description="Port `make dashboard` serves the dashboard on, on 127.0.0.1."
     )

@@ -12,6 +12,7 @@ class StepStatus(StrEnum):
     """How a step of the daily pipeline ended."""
 
     OK = "ok"
+    WARNING = "warning"  # it ran, with partial data (files missing, days incomplete)
     FAILED = "failed"
     SKIPPED = "skipped"  # a step it needs did not end ok
 

@@ -324,6 +324,33 @@ def test_every_deployment_runs_on_the_worker_and_writes_what_it_should(platform:
     assert_completed(daily, platform)
     wait_until(lambda: settled(platform, WAREHOUSE_CHAIN), 900, "triggered loads", every=3)
 
+    # Every deployment recorded how it ended; the daily run's load and rebuild took the records
+    # to the marts: the last run of each step, and the training's promotion.
+    flows = platform.query("select distinct flow_name from production.pipeline_runs")
+    assert {f for (f,) in flows} == {
+        "ingest-odre",
+        "ingest-weather",
+        "load-staging",
+        "transform",
+        "forecast-train",
+        "forecast-predict",
+        "backfill",
+        "daily-pipeline",
+    }
+    last = platform.query(
+        "select step_name, status, flow_name from production.pipeline_runs where is_latest"
+    )
+    assert {s for s, _, _ in last} >= {"odre", "weather", "load", "transform", "forecast"}
+    assert {(s, f) for s, _, f in last if s in ("train", "backfill")} == {
+        ("train", "forecast-train"),
+        ("backfill", "backfill"),
+    }
+    assert all(status in ("ok", "warning") for _, status, _ in last), last
+    promoted = platform.query(
+        "select model_version from production.model_promotions where is_champion"
+    )
+    assert promoted == [(champion["version"],)]
+
     states = {n: sorted(r.state.name for r in platform.runs_of(n)) for n in prefect_yaml_names()}
     assert all("Completed" in s for s in states.values()), states
     # The crash detection never turns a run that ended into a crash.

@@ -30,6 +30,7 @@ from flows.forecast.quality import check_consumption, prediction_temperatures
 from flows.forecast.registry import Decision, ModelMetadata, Registry, promotion
 from flows.forecast.tables import daily_spec, hourly_spec
 from flows.forecast.training import Challenger, TrainingWindow, fit_challenger, mape
+from flows.runlog import RECORD
 from flows.settings import Settings, get_settings
 
 # What a forecast command reports as a clear failure rather than a traceback.
@@ -75,7 +76,9 @@ class PredictResult:
 
 
 def _registry(settings: Settings) -> Registry:
-    return Registry(open_lake(settings), settings.forecast_registry_prefix)
+    return Registry(
+        open_lake(settings), settings.forecast_registry_prefix, settings.model_promotions_prefix
+    )
 
 
 # --- train -------------------------------------------------------------------------------
@@ -163,7 +166,7 @@ def register_and_decide(
     return decision
 
 
-@flow(name="forecast-train")
+@flow(name="forecast-train", on_completion=RECORD, on_failure=RECORD)
 def train(as_of: date | None = None) -> TrainResult:
     """Weekly: fit a challenger, score it against the champion, promote it if not worse."""
     settings = get_settings()
@@ -350,7 +353,7 @@ def write_forecast(hourly: pd.DataFrame, daily: pd.DataFrame, issue_day: date) -
     return rows
 
 
-@flow(name="forecast-predict")
+@flow(name="forecast-predict", on_completion=RECORD, on_failure=RECORD)
 def predict(as_of: date | None = None) -> PredictResult:
     """Daily: forecast D+1..D+H hourly with P10/P50/P90 from the champion (trained if none)."""
     settings = get_settings()

@@ -6,6 +6,11 @@
 
 A version is written completely (boosters first, metadata last, each object atomic) before the
 champion pointer may name it; the pointer is only rewritten by a promotion.
+
+The decision JSON is what the forecast trusts. Each decision is also published as one Parquet
+row under the `published` prefix (flows/runlog.py: `<prefix>/date=<day>/<timestamp>_<version>
+.parquet`), which the staging load and the `model_promotions` mart read; a decision not yet
+published (one taken before publishing existed) is published by the next `decide`.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from flows.errors import LakeError, ModelError, RegistryError
 from flows.forecast.features import FEATURE_SET_VERSION
 from flows.forecast.model import ConsumptionModel, model_from_strings
 from flows.lake import Lake
+from flows.runlog import PROMOTIONS, partition_key
 
 
 @dataclass
@@ -58,9 +64,13 @@ def new_version(as_of: str, fingerprint: str) -> str:
 class Registry:
     """Versions and the champion pointer under one lake prefix."""
 
-    def __init__(self, lake: Lake, prefix: str = "models/consumption") -> None:
+    def __init__(
+        self, lake: Lake, prefix: str = "models/consumption", published: str | None = None
+    ) -> None:
         self.lake = lake
         self.prefix = prefix.rstrip("/")
+        # Where decisions are published as Parquet for the warehouse; None publishes nothing.
+        self.published = published.strip("/") if published else None
 
     def _key(self, *parts: str) -> str:
         return "/".join([self.prefix, *parts])
@@ -124,18 +134,70 @@ class Registry:
     def decide(self, decision: Decision) -> None:
         """Log a decision and, when it promotes, move the champion pointer."""
         body = json.dumps(asdict(decision), indent=2, sort_keys=True, default=str)
-        stamp = decision.decided_at.replace(":", "").replace("-", "")
         self.lake.write_bytes(
-            self._key("decisions", f"{stamp}_{decision.challenger}.json"), body.encode()
+            self._key("decisions", f"{_name(asdict(decision))}.json"), body.encode()
         )
         if decision.promoted:
             pointer = {"version": decision.challenger, "since": decision.decided_at}
             self.lake.write_bytes(self._key("champion.json"), json.dumps(pointer).encode())
+        self.publish()
 
     def decisions(self) -> list[dict]:
         """Every decision ever logged, oldest first."""
         keys = self.lake.list(self._key("decisions") + "/")
         return [json.loads(self.lake.read_bytes(k)) for k in keys if k.endswith(".json")]
+
+    def publish(self) -> list[str]:
+        """Publish every logged decision that has no Parquet row yet; returns the keys written."""
+        if self.published is None:
+            return []
+        done = {k.rsplit("/", 1)[-1] for k in self.lake.list(self.published + "/")}
+        written = []
+        for body in self.decisions():
+            day = datetime.fromisoformat(body["decided_at"]).astimezone(UTC).date()
+            key = partition_key(self.published, day, _name(body))
+            if key.rsplit("/", 1)[-1] not in done:
+                self.lake.write_parquet(key, decision_row(body))
+                written.append(key)
+        return written
+
+
+def _name(decision: dict) -> str:
+    """`<decided_at without separators>_<challenger>`: the decision's JSON and Parquet name."""
+    stamp = str(decision["decided_at"]).replace(":", "").replace("-", "")
+    return f"{stamp}_{decision['challenger']}"
+
+
+def decision_kind(decision: dict) -> str:
+    """promote, keep (the champion scored better) or refuse (the challenger had no score)."""
+    if decision["promoted"]:
+        return "promote"
+    score = decision.get("challenger_mape")
+    if score is None or math.isnan(float(score)):
+        return "refuse"
+    return "keep"
+
+
+def decision_row(decision: dict) -> pd.DataFrame:
+    """A logged decision as its published row (the staging table's columns)."""
+    decided = datetime.fromisoformat(decision["decided_at"]).astimezone(UTC)
+    window = decision.get("window") or {}
+    row = {
+        "day": decided.date(),
+        "version": decision["challenger"],
+        "decided_at": decided,
+        "decision": decision_kind(decision),
+        "promoted": bool(decision["promoted"]),
+        "champion_before": decision.get("champion"),
+        "challenger_mape": decision.get("challenger_mape"),
+        "champion_mape": decision.get("champion_mape"),
+        "holdout_start": window.get("holdout_start"),
+        "holdout_end": window.get("holdout_end"),
+        "rule": decision.get("rule", ""),
+        "reason": decision.get("reason", ""),
+        "recorded_at": datetime.now(UTC),
+    }
+    return PROMOTIONS.conform(pd.DataFrame([row]))
 
 
 @dataclass

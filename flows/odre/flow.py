@@ -29,6 +29,7 @@ from flows.odre.ingest import (
 )
 from flows.odre.parse import Parsed, parse_export
 from flows.odre.schemas import Dataset, get_dataset
+from flows.runlog import RECORD
 from flows.settings import Settings, get_settings
 
 
@@ -100,7 +101,7 @@ def ingest_dataset(
     return result
 
 
-@flow(name="ingest-odre")
+@flow(name="ingest-odre", on_completion=RECORD, on_failure=RECORD)
 def ingest_odre(
     as_of: date | None = None,
     datasets: list[str] | None = None,

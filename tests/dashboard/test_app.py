@@ -233,6 +233,47 @@ def test_pipeline_health_page_names_the_champion(
     assert len(health) == 5 and (health["days_missing"] == 0).all()
 
 
+def test_pipeline_health_page_shows_each_steps_last_run_and_the_promotions(
+    dashboard_settings, production: Production
+) -> None:
+    at = open_page("Pipeline health")
+    last = read_mart(
+        production.duckdb_path,
+        "select step_name, status, message from production.pipeline_runs where is_latest",
+    )
+    shown = metrics(at)
+    assert {s: shown[f"Last {s} run"] for s in last["step_name"]} == dict(
+        last[["step_name", "status"]].values.tolist()
+    )
+    # A step that warned or failed is spelt out above the tables.
+    attention = last[last["status"].isin(["failed", "warning"])]
+    assert not attention.empty  # the fake sources are stale by now: the transform warns
+    alerts = [w.value for w in at.warning] + [e.value for e in at.error]
+    for step, status, message in attention.values.tolist():
+        assert f"Last {step} run {status}: {message}" in alerts
+    champion = read_mart(
+        production.duckdb_path,
+        "select model_version from production.model_promotions where is_champion",
+    )["model_version"]
+    assert shown["Champion (latest promotion)"] == champion.iloc[0]
+    history = [d.value for d in at.dataframe if "decision" in d.value.columns]
+    assert len(history) == 1 and history[0]["decision"].tolist() == ["promote"]
+
+
+def test_pipeline_health_page_before_any_recorded_run_says_what_to_run(
+    production: Production, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    copy = production.copy_to(tmp_path)
+    with duckdb.connect(str(copy)) as con:
+        con.execute("drop table production.pipeline_runs")
+    point_at(monkeypatch, duckdb_path=str(copy), dashboard_cache_seconds="0")
+    at = open_page("Pipeline health")
+    assert [e.value for e in at.error] == [
+        f"The production table production.pipeline_runs does not exist in DuckDB file {copy}."
+    ]
+    assert "Champion (latest promotion)" in metrics(at)  # the rest of the page still shows
+
+
 # --- a fresh install and faults: a message saying what to do, never a traceback --------------
 
 

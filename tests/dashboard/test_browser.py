@@ -202,6 +202,15 @@ def test_every_page_in_chromium_shows_the_marts_numbers(
     assert visits["Pipeline health"].metrics["Champion in use (model of the latest forecast)"] == (
         version
     )
+    health = visits["Pipeline health"].metrics
+    last = read_mart(
+        db, "select step_name, status from production.pipeline_runs where is_latest"
+    ).values.tolist()
+    assert last and {step: health[f"Last {step} run"] for step, _ in last} == dict(last)
+    champion = read_mart(
+        db, "select model_version from production.model_promotions where is_champion"
+    )["model_version"]
+    assert health["Champion (latest promotion)"] == champion.iloc[0] == version
 
 
 def test_the_pipeline_runs_while_the_dashboard_is_read(

@@ -167,6 +167,69 @@ def test_model_history_names_the_registry_champion(
     assert history["issues"].sum() == 1 + len(PAST_ISSUES)
 
 
+def _lake_runs(production: Production) -> pd.DataFrame:
+    """Every run summary the fixture's flows wrote to the lake, read back from the objects."""
+    objects = sorted((production.root / "lake/raw/pipeline/runs").rglob("*.parquet"))
+    return pd.concat([pd.read_parquet(p) for p in objects], ignore_index=True)
+
+
+def test_last_runs_are_the_latest_summary_of_each_step(
+    reader: queries.MartReader, production: Production
+) -> None:
+    last = queries.last_runs(reader)
+    # The daily run did the five steps, in pipeline order, and its summary reached the mart.
+    assert last["step_name"].tolist() == ["odre", "weather", "load", "transform", "forecast"]
+    assert set(last["flow_name"]) == {"daily-pipeline"} and last["run_id"].nunique() == 1
+    lake = _lake_runs(production)
+    daily = lake[lake["run_id"] == last["run_id"].iloc[0]].set_index("step")
+    assert last.set_index("step_name")["status"].to_dict() == daily["status"].to_dict()
+    assert (last.set_index("step_name")["row_count"] == daily["row_count"]).all()
+    # The fake sources' days are long past: dbt's source freshness warns, and the page says so.
+    assert daily.loc["transform", "status"] == "warning"
+    assert "stale source" in daily.loc["transform", "message"]
+    expected = mart(
+        production, "select step_name, status from production.pipeline_runs where is_latest"
+    )
+    assert dict(expected.values.tolist()) == last.set_index("step_name")["status"].to_dict()
+
+
+def test_step_runs_keep_the_flows_run_on_their_own(
+    reader: queries.MartReader, production: Production
+) -> None:
+    runs = queries.step_runs(reader)
+    weather = runs[runs["step_name"] == "weather"]
+    # The fixture ingested three mornings' weather on their own before the daily run.
+    assert weather["runs_ago"].tolist() == [1, 2, 3, 4]
+    assert weather["flow_name"].tolist() == ["daily-pipeline"] + ["ingest-weather"] * 3
+    assert weather["as_of"].map(pd.Timestamp).dt.date.tolist() == [AS_OF, *reversed(PAST_ISSUES)]
+    assert queries.step_runs(reader, per_step=1).equals(queries.last_runs(reader))
+
+
+def test_promotions_name_the_registry_champion(
+    reader: queries.MartReader, production: Production
+) -> None:
+    champion = json.loads((production.root / "lake/models/consumption/champion.json").read_text())
+    decisions = queries.promotions(reader)
+    assert decisions["model_version"].tolist() == [champion["version"]]
+    first = decisions.iloc[0]
+    assert first["decision"] == "promote" and bool(first["is_champion"])
+    assert pd.isna(first["champion_before"]) and first["challenger_mape_pct"] > 0
+
+
+def test_no_runs_or_promotions_yet_say_what_to_run(production: Production, tmp_path: Path) -> None:
+    copy = production.copy_to(tmp_path)
+    with duckdb.connect(str(copy)) as con:
+        con.execute("delete from production.pipeline_runs")
+        con.execute("delete from production.model_promotions")
+    reader = queries.MartReader(Settings(_env_file=None, duckdb_path=copy))
+    with pytest.raises(queries.MartMissing, match="No pipeline run is recorded") as err:
+        queries.last_runs(reader)
+    assert "make run" in err.value.hint
+    with pytest.raises(queries.MartMissing, match="No promotion decision") as err:
+        queries.promotions(reader)
+    assert "make run" in err.value.hint
+
+
 # --- faults --------------------------------------------------------------------------------
 
 

@@ -126,3 +126,70 @@ def test_fingerprint_follows_content(fitted) -> None:
     changed = frame.copy()
     changed.iloc[0, -1] += 1
     assert data_fingerprint(changed) != data_fingerprint(frame)
+
+
+# --- decisions published for the warehouse ------------------------------------------------
+
+
+def _decision(version: str, champion: str | None, promoted: bool, score: float, at: str):
+    return Decision(version, champion, promoted, f"why {version}", score, 2.0, {}, "rule", at)
+
+
+def test_every_decision_is_published_as_parquet_even_those_logged_before(tmp_path) -> None:
+    from flows.runlog import PROMOTIONS
+
+    lake = LocalLake(tmp_path / "lake")
+    # A registry that did not publish yet (as before this existed) logs the first decision.
+    Registry(lake).decide(_decision("v1", None, True, 2.5, "2025-03-01T10:00:00+00:00"))
+    registry = Registry(lake, published="raw/pipeline/model_promotions")
+    registry.decide(_decision("v2", "v1", False, 3.1, "2025-03-08T10:00:00+00:00"))
+    registry.decide(_decision("v3", "v1", False, float("nan"), "2025-03-15T10:00:00+00:00"))
+    keys = lake.list("raw/pipeline/model_promotions/")
+    assert keys == [
+        "raw/pipeline/model_promotions/date=2025-03-01/20250301T100000+0000_v1.parquet",
+        "raw/pipeline/model_promotions/date=2025-03-08/20250308T100000+0000_v2.parquet",
+        "raw/pipeline/model_promotions/date=2025-03-15/20250315T100000+0000_v3.parquet",
+    ]
+    rows = pd.concat([lake.read_parquet(k).to_pandas() for k in keys], ignore_index=True)
+    assert list(rows.columns) == list(PROMOTIONS.columns)
+    assert rows["decision"].tolist() == ["promote", "keep", "refuse"]
+    assert rows["champion_before"].tolist()[1:] == ["v1", "v1"]
+    assert rows["challenger_mape"].iloc[1] == 3.1 and rows["champion_mape"].iloc[1] == 2.0
+    assert registry.publish() == []  # nothing left to publish
+    assert registry.champion() == "v1" and len(registry.decisions()) == 3
+
+
+def test_published_decisions_build_the_model_promotions_mart(settings) -> None:
+    from flows.runlog import HEALTH_MODELS, lake_sources
+    from flows.staging import load_changed
+    from flows.transform import run_dbt_build
+    from flows.warehouse import open_warehouse
+
+    lake = LocalLake(settings.lake_url)
+    registry = Registry(lake, published=settings.model_promotions_prefix)
+    registry.decide(_decision("v1", None, True, 2.5, "2025-03-01T10:00:00+00:00"))
+    registry.decide(_decision("v2", "v1", True, 2.2, "2025-03-08T10:00:00+00:00"))
+    registry.decide(_decision("v3", "v2", False, 2.9, "2025-03-15T10:00:00+00:00"))
+    wh = open_warehouse(settings)
+    try:
+        for source in lake_sources(settings):
+            load_changed(lake, wh, settings.staging_dataset, source)
+    finally:
+        wh.close()
+    run_dbt_build(settings, select=HEALTH_MODELS)
+    wh = open_warehouse(settings)
+    try:
+        mart = wh.query(
+            "select model_version, decision, is_champion, champion_before, mape_change_points"
+            " from production.model_promotions order by decided_at"
+        )
+        runs = wh.query("select count(*) n from production.pipeline_runs")["n"].iloc[0]
+    finally:
+        wh.close()
+    assert mart["model_version"].tolist() == ["v1", "v2", "v3"]
+    assert mart["decision"].tolist() == ["promote", "promote", "keep"]
+    # The champion is the latest promoted, as the registry's pointer says.
+    assert mart["is_champion"].tolist() == [False, True, False]
+    assert registry.champion() == "v2"
+    assert mart["mape_change_points"].round(6).tolist()[1:] == [0.2, 0.9]
+    assert runs == 0  # no run recorded yet: the mart builds empty
