@@ -63,8 +63,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def check_arguments(args: argparse.Namespace, today: date) -> str | None:
+    """What is wrong with the days asked for, before any work starts; None when all is well."""
+    as_of = getattr(args, "as_of", None)
+    if as_of is not None and as_of > today:
+        return (
+            f"--as-of {as_of} is after today ({today}, AGGREGAT_FORECAST_TIMEZONE): a run is for"
+            " a day that has begun; leave --as-of out for today"
+        )
+    if args.command in ("backfill", "backtest") and args.end < args.start:
+        return f"--end {args.end} is before --start {args.start}: give START <= END"
+    if args.command == "backfill" and args.end > today:
+        return f"--end {args.end} is after today ({today}): a backfill rebuilds days that are over"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from flows.errors import SettingsError
+    from flows.settings import load_settings
+
+    # Settings and arguments are checked before Prefect starts: a typo fails in a second.
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    problem = check_arguments(args, settings.today())
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
     if args.command == "run":
         from flows.pipeline import run_cli
 

@@ -17,6 +17,15 @@ class AggregatError(Exception):
     """A failure the project anticipates; its message is meant for the user."""
 
 
+class SettingsError(AggregatError, ValueError):
+    """The environment or .env holds a setting that cannot be used; says which and how to fix it."""
+
+
+class SourceUnreachable(AggregatError, RuntimeError):
+    """A source's host cannot be reached at all (no such name, connection refused): retrying
+    will not help; the message names the host and the setting that points at it."""
+
+
 # --- storage ---------------------------------------------------------------------------------
 class LakeError(AggregatError, RuntimeError):
     """A lake object is missing, unreadable or could not be written."""

@@ -145,21 +145,21 @@ def load_markdown(results: list[LoadResult]) -> str:
     return "\n".join(lines)
 
 
-def describe(result: Any) -> str:
-    """A short human summary of what a step returned."""
-    if result is None:
-        return ""
-    if hasattr(result, "describe") and callable(result.describe):
-        return str(result.describe())
-    if isinstance(result, list) and result and isinstance(result[0], LoadResult):
-        return "\n".join(
-            f"{r.table}: {len(r.days)} days, {r.rows} rows"
-            + (f" ({r.days[0]}..{r.days[-1]})" if r.days else "")
-            for r in result
-        )
-    if dataclasses.is_dataclass(result):
-        return str(dataclasses.asdict(result))[:500]
-    return str(result)[:500]
+def refresh_health_marts(settings: Settings) -> list[LoadResult]:
+    """Load the run and promotion records into staging and rebuild only their marts."""
+    from flows.transform import transform
+
+    lake = open_lake(settings)
+    warehouse = open_warehouse(settings)
+    try:
+        loads = [
+            load_changed(lake, warehouse, settings.staging_dataset, source)
+            for source in runlog.lake_sources(settings)
+        ]
+    finally:
+        warehouse.close()
+    transform(select=runlog.HEALTH_MODELS, freshness=False)
+    return loads
 
 
 def _step_functions(as_of: date) -> dict[str, Callable[[], Any]]:
@@ -210,7 +210,7 @@ def run_steps(
         else:
             try:
                 result = functions[step]()
-                outcome = StepOutcome(step, StepStatus.OK, describe(result), result)
+                outcome = StepOutcome(step, StepStatus.OK, runlog.describe(result), result)
             except Exception as exc:  # noqa: BLE001 - every step failure is reported, not raised
                 tb = traceback.format_exception_only(type(exc), exc)
                 outcome = StepOutcome(step, StepStatus.FAILED, "".join(tb).strip())
@@ -226,7 +226,11 @@ def daily_pipeline(as_of: date | None = None, steps: list[str] | None = None) ->
     as_of = as_of or get_settings().today()
     clock = runlog.StepClock(_step_functions(as_of))
     summary = run_steps(as_of, list(steps or STEPS), clock.functions)
-    runlog.publish_pipeline(summary, clock)
+    if runlog.publish_pipeline(summary, clock):
+        try:
+            refresh_health_marts(get_settings())
+        except Exception as exc:  # noqa: BLE001 - the health marts must not fail the run
+            logger.warning("health marts not refreshed: %s", exc)
     for o in summary.outcomes:
         log = logger.error if o.status == StepStatus.FAILED else logger.info
         log("step %s: %s %s", o.step, o.status, o.detail)

@@ -14,6 +14,7 @@ nothing here touches a table dbt reads.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 import uuid
@@ -196,10 +197,25 @@ def counts_of(result: Any) -> tuple[int | None, int | None]:
     return None, None
 
 
+def describe(result: Any) -> str:
+    """A short human summary of what a step returned."""
+    if result is None:
+        return ""
+    if hasattr(result, "describe") and callable(result.describe):
+        return str(result.describe())
+    if isinstance(result, list) and result and isinstance(result[0], LoadResult):
+        return "\n".join(
+            f"{r.table}: {len(r.days)} days, {r.rows} rows"
+            + (f" ({r.days[0]}..{r.days[-1]})" if r.days else "")
+            for r in result
+        )
+    if dataclasses.is_dataclass(result):
+        return str(dataclasses.asdict(result))[:500]
+    return str(result)[:500]
+
+
 def message_of(result: Any) -> str:
     """The step's human summary (rows per status for a backfill's day x product rows)."""
-    from flows.pipeline import describe
-
     if isinstance(result, list) and _status_rows(result):
         statuses = Counter(r.status for r in result)
         return f"{len(result)} day x product rows: " + ", ".join(
@@ -307,8 +323,9 @@ def pipeline_steps(summary: PipelineSummary, clock: StepClock) -> list[StepRun]:
 
 def publish_pipeline(
     summary: PipelineSummary, clock: StepClock, flow: str = "daily-pipeline"
-) -> None:
-    """Write the run's summary to the lake; after a good transform, refresh the health marts.
+) -> bool:
+    """Write the run's summary to the lake; True when the health marts should be refreshed
+    (the summary was written and this run's transform went well).
 
     Never fails the run: a summary that cannot be written is logged and the run goes on.
     """
@@ -323,29 +340,10 @@ def publish_pipeline(
             pipeline_steps(summary, clock),
         )
         log.info("run summary written to %s", key)
-        if any(o.step == "transform" and o.status == StepStatus.OK for o in summary.outcomes):
-            refresh_health_marts(settings)
     except Exception as exc:  # noqa: BLE001 - the record of a run must not fail the run
         log.warning("run summary not published: %s", exc)
-
-
-def refresh_health_marts(settings: Settings) -> list[LoadResult]:
-    """Load the run and promotion records into staging and rebuild only their marts."""
-    from flows.backends import open_warehouse
-    from flows.staging import load_changed
-    from flows.transform import transform
-
-    lake = open_lake(settings)
-    warehouse = open_warehouse(settings)
-    try:
-        loads = [
-            load_changed(lake, warehouse, settings.staging_dataset, source)
-            for source in lake_sources(settings)
-        ]
-    finally:
-        warehouse.close()
-    transform(select=HEALTH_MODELS, freshness=False)
-    return loads
+        return False
+    return any(o.step == "transform" and o.status == StepStatus.OK for o in summary.outcomes)
 
 
 # --- flows run on their own --------------------------------------------------------------------

@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from flows.errors import SettingsError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -410,6 +412,15 @@ class Settings(BaseSettings):
         """
         return datetime.now(ZoneInfo(self.forecast_timezone)).date()
 
+    @field_validator("lake_url")
+    @classmethod
+    def _lake_url_names_a_bucket(cls, value: str) -> str:
+        if value.startswith("gs://") and not value[len("gs://") :].split("/", 1)[0]:
+            raise ValueError("a gs:// lake needs a bucket: gs://BUCKET or gs://BUCKET/prefix")
+        if not value.strip():
+            raise ValueError("the lake needs a folder path or gs://BUCKET/prefix")
+        return value
+
     @property
     def show_progress(self) -> bool:
         """Progress bars when asked, else only when stderr is a terminal."""
@@ -433,6 +444,25 @@ def environ_set(values: dict[str, str]) -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = old
+
+
+def settings_error(exc: ValidationError) -> SettingsError:
+    """One line per bad value, naming the variable, what it holds and what is expected."""
+    lines = []
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error["loc"] else ""
+        info = Settings.model_fields.get(field)
+        expected = f" Expected: {info.description}" if info and info.description else ""
+        lines.append(f"AGGREGAT_{field.upper()}={error.get('input')!r}: {error['msg']}.{expected}")
+    return SettingsError("invalid settings (environment or .env):\n  " + "\n  ".join(lines))
+
+
+def load_settings() -> Settings:
+    """The settings, or a SettingsError naming each bad variable (never a pydantic traceback)."""
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        raise settings_error(exc) from None
 
 
 @lru_cache

@@ -21,13 +21,16 @@ import hashlib
 import os
 import re
 import tempfile
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
 import httpx
 from tenacity import (
+    RetryCallState,
     Retrying,
     retry_if_exception_type,
     stop_after_attempt,
@@ -49,6 +52,7 @@ from flows.meteofrance.catalogue import (
     source_request,
 )
 from flows.meteofrance.grib import validate_grib
+from flows.net import UNREACHABLE_PAUSE, gave_up_on_unreachable, unreachable, unreachable_reason
 from flows.settings import Settings
 from flows.status import FileStatus, RunStatus
 
@@ -116,13 +120,34 @@ def make_client(settings: Settings) -> httpx.Client:
     return httpx.Client(timeout=timeout, limits=limits, follow_redirects=True)
 
 
+def _wait(settings: Settings) -> Callable[[RetryCallState], float]:
+    backoff = wait_exponential(multiplier=settings.meteofrance_backoff_seconds, max=120)
+
+    def wait(state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        return UNREACHABLE_PAUSE if unreachable_reason(exc) else backoff(state)
+
+    return wait
+
+
 def _retrying(settings: Settings) -> Retrying:
     return Retrying(
-        stop=stop_after_attempt(settings.meteofrance_max_attempts),
-        wait=wait_exponential(multiplier=settings.meteofrance_backoff_seconds, max=120),
+        stop=stop_after_attempt(settings.meteofrance_max_attempts) | gave_up_on_unreachable,
+        wait=_wait(settings),
         retry=retry_if_exception_type((TransientHTTPError, httpx.TransportError)),
         reraise=True,
     )
+
+
+@contextmanager
+def _reachable(settings: Settings, url: str) -> Iterator[None]:
+    """An unreachable store ends the run (SourceUnreachable), not just this file."""
+    try:
+        yield
+    except httpx.ConnectError as exc:
+        if unreachable_reason(exc):
+            raise unreachable("Météo-France", url, "AGGREGAT_METEOFRANCE_BASE_URL", exc) from exc
+        raise
 
 
 def _check_status(response: httpx.Response, url: str) -> None:
@@ -156,9 +181,10 @@ def download(
     settings: Settings, client: httpx.Client, url: str, headers: dict[str, str], dest: Path
 ) -> tuple[int, str] | None:
     """`stream_to_file` with retries and backoff on 5xx, 429, timeouts and cut connections."""
-    for attempt in _retrying(settings):
-        with attempt:
-            return stream_to_file(client, url, headers, dest)
+    with _reachable(settings, url):
+        for attempt in _retrying(settings):
+            with attempt:
+                return stream_to_file(client, url, headers, dest)
     raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
 
 
@@ -166,13 +192,14 @@ def source_etag(
     settings: Settings, client: httpx.Client, url: str, headers: dict[str, str]
 ) -> str | None:
     """The store's ETag of an object (quotes stripped), or None when it has none or no object."""
-    for attempt in _retrying(settings):
-        with attempt:
-            response = client.head(url, headers=headers)
-            if response.status_code == 404:
-                return None
-            _check_status(response, url)
-            return response.headers.get("ETag", "").strip('"').lower() or None
+    with _reachable(settings, url):
+        for attempt in _retrying(settings):
+            with attempt:
+                response = client.head(url, headers=headers)
+                if response.status_code == 404:
+                    return None
+                _check_status(response, url)
+                return response.headers.get("ETag", "").strip('"').lower() or None
     raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
 
 

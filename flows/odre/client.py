@@ -15,6 +15,12 @@ import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from flows.errors import OdreError
+from flows.net import (
+    UNREACHABLE_PAUSE,
+    gave_up_on_unreachable,
+    unreachable,
+    unreachable_reason,
+)
 from flows.odre.schemas import Dataset
 from flows.settings import Settings
 
@@ -146,7 +152,8 @@ class OdreClient:
     def export(self, dataset: Dataset, window: Window) -> bytes:
         """The raw Parquet export of one window, after retries; OdreError when it gives up."""
         retrying = Retrying(
-            stop=stop_after_attempt(max(1, self.settings.odre_max_attempts)),
+            stop=stop_after_attempt(max(1, self.settings.odre_max_attempts))
+            | gave_up_on_unreachable,
             wait=self._wait,
             retry=retry_if_exception_type(_Transient),
             sleep=self._sleep,
@@ -155,6 +162,10 @@ class OdreClient:
         try:
             return retrying(self._get_once, dataset, window)
         except _Transient as exc:
+            if unreachable_reason(exc.__cause__):
+                raise unreachable(
+                    "ODRÉ", self.settings.odre_base_url, "AGGREGAT_ODRE_BASE_URL", exc.__cause__
+                ) from exc
             raise OdreError(
                 f"ODRÉ {dataset.id} window {window}: gave up after "
                 f"{self.settings.odre_max_attempts} attempts; last: {exc.detail}"
@@ -164,6 +175,8 @@ class OdreClient:
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, _Transient) and exc.wait is not None:
             return exc.wait
+        if isinstance(exc, _Transient) and unreachable_reason(exc.__cause__):
+            return UNREACHABLE_PAUSE
         backoff = self.settings.odre_backoff_seconds * 2 ** (state.attempt_number - 1)
         return min(backoff, self.settings.odre_max_wait_seconds)
 
