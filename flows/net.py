@@ -22,9 +22,17 @@ UNREACHABLE_PAUSE = 0.5
 DEMO_HINT = "with no internet, run the demo against the fake sources (README, 'Without internet')"
 
 
+def _connect_error(exc: BaseException | None) -> httpx.ConnectError | None:
+    while exc is not None and not isinstance(exc, httpx.ConnectError):
+        exc = exc.__cause__
+    return exc
+
+
 def unreachable_reason(exc: BaseException | None) -> str | None:
-    """'no such host' or 'connection refused' when a connect error says the host is unreachable."""
-    if not isinstance(exc, httpx.ConnectError):
+    """'no such host' or 'connection refused' when the error (or what caused it) is a connect
+    error saying the host cannot be reached at all."""
+    exc = _connect_error(exc)
+    if exc is None:
         return None
     seen: BaseException | None = exc
     while seen is not None:

@@ -162,9 +162,9 @@ class OdreClient:
         try:
             return retrying(self._get_once, dataset, window)
         except _Transient as exc:
-            if unreachable_reason(exc.__cause__):
+            if unreachable_reason(exc):
                 raise unreachable(
-                    "ODRÉ", self.settings.odre_base_url, "AGGREGAT_ODRE_BASE_URL", exc.__cause__
+                    "ODRÉ", self.settings.odre_base_url, "AGGREGAT_ODRE_BASE_URL", exc
                 ) from exc
             raise OdreError(
                 f"ODRÉ {dataset.id} window {window}: gave up after "
@@ -175,7 +175,7 @@ class OdreClient:
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, _Transient) and exc.wait is not None:
             return exc.wait
-        if isinstance(exc, _Transient) and unreachable_reason(exc.__cause__):
+        if unreachable_reason(exc):
             return UNREACHABLE_PAUSE
         backoff = self.settings.odre_backoff_seconds * 2 ** (state.attempt_number - 1)
         return min(backoff, self.settings.odre_max_wait_seconds)

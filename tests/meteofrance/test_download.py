@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from flows.errors import SourceUnreachable
 from flows.lake import LocalLake, parse_run_label
 from flows.meteofrance.catalogue import GroupFile, Product, lake_key
 from flows.meteofrance.download import fetch_product_run
@@ -22,6 +23,7 @@ from tests.fakes.meteofrance_store import (
     running_store,
     store_env,
 )
+from tests.gcp.emulators import free_port
 
 RUN = "2026-11-20T00Z"
 DAY = date(2026, 11, 20)
@@ -204,3 +206,16 @@ def test_unexpected_parameter_set_is_rejected(mf: Settings, store: FakeMeteoFran
     bad = _fetch(mf, ARPEGE).gaps[0]
     assert bad.status == FileStatus.INVALID and "missing parameters" in bad.detail
     assert not _lake(mf).exists(_key(ARPEGE, "000H012H"))
+
+
+def test_an_unreachable_store_stops_the_run_naming_host_and_setting(mf: Settings) -> None:
+    down = f"127.0.0.1:{free_port()}"
+    settings = mf.model_copy(
+        update={"meteofrance_base_url": f"http://{down}/pnt", "meteofrance_max_attempts": 6}
+    )
+    with pytest.raises(SourceUnreachable) as err:
+        _fetch(settings, ARPEGE)
+    message = str(err.value)
+    assert f"Météo-France at {down} is unreachable (connection refused)" in message
+    assert "AGGREGAT_METEOFRANCE_BASE_URL" in message
+    assert _lake(settings).list("") == []  # nothing landed from a run that reached nothing

@@ -10,10 +10,11 @@ import pyarrow.parquet as pq
 import pytest
 from pydantic import SecretStr
 
-from flows.errors import OdreError
+from flows.errors import OdreError, SourceUnreachable
 from flows.odre.client import OdreClient, Window, reset_wait
 from flows.odre.schemas import ECO2MIX_TR, GAS_STORAGE, TEMPERATURE, Dataset
 from tests.fakes.odre_server import FakeOdre
+from tests.gcp.emulators import free_port
 
 WINDOW = Window(date(2025, 3, 29), date(2025, 4, 1))
 
@@ -112,11 +113,33 @@ def test_unknown_dataset_is_not_retried(fake_odre: FakeOdre, client) -> None:
     assert len(fake_odre.requests) == 1
 
 
-def test_connection_refused_is_retried_then_clear(odre_settings) -> None:
-    settings = odre_settings.model_copy(update={"odre_base_url": "http://127.0.0.1:9"})
+@pytest.mark.parametrize(
+    ("base_url", "reason"),
+    [
+        (f"http://127.0.0.1:{free_port()}/api/explore/v2.1", "connection refused"),
+        ("http://odre.invalid/api/explore/v2.1", "no such host"),  # .invalid never resolves
+    ],
+)
+def test_an_unreachable_host_is_tried_twice_then_named(odre_settings, base_url, reason) -> None:
+    settings = odre_settings.model_copy(update={"odre_base_url": base_url, "odre_max_attempts": 6})
+    host = base_url.split("/")[2]
     with (
         OdreClient(settings, sleep=lambda s: None) as client,
-        pytest.raises(OdreError, match=r"eco2mix-national-tr.*connection error"),
+        pytest.raises(SourceUnreachable) as err,
+    ):
+        client.export(ECO2MIX_TR, WINDOW)
+    assert client.requests == 2  # not the six attempts a busy server gets
+    message = str(err.value)
+    assert f"ODRÉ at {host} is unreachable ({reason})" in message
+    assert "AGGREGAT_ODRE_BASE_URL" in message and "Without internet" in message
+
+
+def test_a_dropped_connection_is_still_transient(odre_settings, fake_odre) -> None:
+    # A timeout or a reset is a busy or flaky server, not a missing one: full retries.
+    fake_odre.add_fault("server_error", times=None)
+    with (
+        OdreClient(odre_settings, sleep=lambda s: None) as client,
+        pytest.raises(OdreError, match="gave up after 3 attempts"),
     ):
         client.export(ECO2MIX_TR, WINDOW)
     assert client.requests == 3
