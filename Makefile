@@ -52,6 +52,8 @@ run: install
 lint: install .venv-hadolint/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	@# The dbt models, rendered by dbt on an in-memory DuckDB (.sqlfluff says why and how).
+	AGGREGAT_DUCKDB_PATH=:memory: $(BIN)/sqlfluff lint dbt/models
 	.venv-hadolint/bin/hadolint Dockerfile
 
 format: install

@@ -32,7 +32,11 @@
 {%- endmacro %}
 
 
-{# The local calendar day of a UTC instant. #}
+{#
+  The local calendar day of a UTC instant. A one-line wrapper: the models write
+  `cast({{ to_local_time(ts) }} as date)`. Kept only while the forecast models (rewritten on
+  branch oneway, issue 12) call it: inline it there and delete it.
+#}
 {% macro to_local_date(utc_timestamp) -%}
     cast({{ to_local_time(utc_timestamp) }} as date)
 {%- endmacro %}

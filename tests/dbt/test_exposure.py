@@ -15,6 +15,7 @@ def test_the_dashboard_exposure_depends_on_every_mart() -> None:
     assert dashboard["type"] == "dashboard" and dashboard["description"].strip()
     refs = {d.removeprefix("ref('").removesuffix("')") for d in dashboard["depends_on"]}
     marts = {p.stem for p in (DBT / "models/marts").rglob("*.sql")}
-    # The run splits (current run, recent, history) are for the forecast's cheap reads.
+    # The run splits the Looker Studio report does not read: the newest run and the recent runs
+    # (the Streamlit dashboard's weather page and feed status), the history (backtests).
     unused = {"weather_forecast_current_run", "weather_forecast_recent", "weather_forecast_history"}
     assert marts - unused <= refs

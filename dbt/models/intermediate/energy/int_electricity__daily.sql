@@ -27,7 +27,7 @@ energy as (
         sum(production_total_mw) / 1000.0 as production_gwh,
         -- Carbon intensity of the day's generation: hourly intensities weighted by output.
         sum(case when co2_g_per_kwh is not null then co2_g_per_kwh * production_total_mw end)
-            / nullif(sum(case when co2_g_per_kwh is not null then production_total_mw end), 0)
+        / nullif(sum(case when co2_g_per_kwh is not null then production_total_mw end), 0)
             as co2_g_per_kwh,
         min(nature_rank) as nature_rank
     from hours
@@ -52,8 +52,9 @@ instants as (
                 when consumption_mw is not null then forecast_j1_mw - consumption_mw
             end
         ) as forecast_j1_bias_mw,
-        {{ count_where('consumption_mw is not null and forecast_j1_mw is not null') }}
-            as forecast_j1_instants
+        count(
+            case when consumption_mw is not null and forecast_j1_mw is not null then 1 end
+        ) as forecast_j1_instants
     from quarter_hours
     group by date_local
 
@@ -67,7 +68,8 @@ final as (
         instants.consumption_peak_mw,
         energy.consumption_hours,
         energy.hours,
-        {{ local_day_hours('energy.date_local') }} as day_hours,
+        -- (noqa: the macro renders longer than a line)
+        {{ local_day_hours('energy.date_local') }} as day_hours,  -- noqa: LT05
         {%- for source in mix_sources() %}
         energy.{{ source }}_gwh,
         {%- endfor %}

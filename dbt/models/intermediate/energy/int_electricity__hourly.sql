@@ -49,7 +49,7 @@ final as (
     select
         hour_utc,
         {{ to_local_time('hour_utc') }} as hour_local,
-        {{ to_local_date('hour_utc') }} as date_local,
+        cast({{ to_local_time('hour_utc') }} as date) as date_local,
         {%- for _, column in eco2mix_measures() %}
         {{ column }},
         {%- endfor %}

@@ -39,7 +39,10 @@ consolidated as (
 
 unioned as (
 
-    select *, 1 as nature_rank from realtime
+    select
+        *,
+        1 as nature_rank
+    from realtime
     union all
     select
         *,
@@ -85,7 +88,7 @@ final as (
     select
         measured_at,
         {{ to_local_time('measured_at') }} as measured_at_local,
-        {{ to_local_date('measured_at') }} as date_local,
+        cast({{ to_local_time('measured_at') }} as date) as date_local,
         nature_rank,
         {{ data_status('nature_rank') }} as data_status,
         {%- for _, column in eco2mix_measures() %}

@@ -72,6 +72,16 @@ filled as (
 
 ),
 
+aged as (
+
+    select
+        *,
+        {{ dbt.datediff('last_reported_day', 'gas_day', 'day') }}
+            as days_since_report
+    from filled
+
+),
+
 final as (
 
     select
@@ -80,18 +90,16 @@ final as (
         storage_group,
         case
             when reported_stock_gwh is not null then reported_stock_gwh
-            when {{ dbt.datediff('last_reported_day', 'gas_day', 'day') }}
-                <= {{ var('gas_carry_forward_days') }} then last_stock_gwh
+            when days_since_report <= {{ var('gas_carry_forward_days') }} then last_stock_gwh
         end as stock_gwh,
         case
             when reported_stock_gwh is not null then 'reported'
-            when {{ dbt.datediff('last_reported_day', 'gas_day', 'day') }}
-                <= {{ var('gas_carry_forward_days') }} then 'carried_forward'
+            when days_since_report <= {{ var('gas_carry_forward_days') }} then 'carried_forward'
             else 'missing'
         end as report_status,
         last_reported_day,
-        {{ dbt.datediff('last_reported_day', 'gas_day', 'day') }} as days_since_report
-    from filled
+        days_since_report
+    from aged
 
 )
 

@@ -15,9 +15,9 @@ national as (
         gas_day,
         sum(stock_gwh) as stock_gwh,
         count(*) as groups_expected,
-        {{ count_where("report_status = 'reported'") }} as groups_reported,
-        {{ count_where("report_status = 'carried_forward'") }} as groups_carried_forward,
-        {{ count_where("report_status = 'missing'") }} as groups_missing,
+        count(case when report_status = 'reported' then 1 end) as groups_reported,
+        count(case when report_status = 'carried_forward' then 1 end) as groups_carried_forward,
+        count(case when report_status = 'missing' then 1 end) as groups_missing,
         min(last_reported_day) as oldest_report_day
     from groups
     group by gas_day

@@ -28,26 +28,28 @@ weighted as (
 
 ),
 
-national as (
+metropolitan as (
 
-    select
-        observed_on,
-        {%- for measure in ['tmin_c', 'tmean_c', 'tmax_c'] %}
-        sum({{ measure }} * population)
-            / nullif(sum(case when {{ measure }} is not null then population end), 0)
-            as {{ measure }},
-        {%- endfor %}
-        count(*) as regions_reported,
-        sum(population) / (select sum(population) from regions) as population_share_reported
-    from weighted
-    group by observed_on
+    select sum(cast(population as {{ type_double() }})) as population
+    from regions
 
 ),
 
-final as (
+national as (
 
-    select * from national
+    select
+        weighted.observed_on,
+        {%- for measure in ['tmin_c', 'tmean_c', 'tmax_c'] %}
+        sum(weighted.{{ measure }} * weighted.population)
+        / nullif(sum(case when weighted.{{ measure }} is not null then weighted.population end), 0)
+            as {{ measure }},
+        {%- endfor %}
+        count(*) as regions_reported,
+        sum(weighted.population) / min(metropolitan.population) as population_share_reported
+    from weighted
+    cross join metropolitan
+    group by weighted.observed_on
 
 )
 
-select * from final
+select * from national

@@ -16,7 +16,13 @@ national as (
 
 unioned as (
 
-    select observed_on, region_code, region_name, tmin_c, tmean_c, tmax_c
+    select
+        observed_on,
+        region_code,
+        region_name,
+        tmin_c,
+        tmean_c,
+        tmax_c
     from regions
 
     union all
@@ -30,12 +36,6 @@ unioned as (
         tmax_c
     from national
 
-),
-
-final as (
-
-    select * from unioned
-
 )
 
-select * from final
+select * from unioned

@@ -37,7 +37,7 @@ regional_pivot as (
         observed_on,
         {%- for code, slug in region_columns() %}
         max(case when region_code = {{ code }} then tmean_c end) as tmean_c_{{ slug }}
-        {{- ',' if not loop.last }}
+        {%- if not loop.last %},{% endif %}
         {%- endfor %}
     from regional_temperature
     group by observed_on
@@ -87,7 +87,7 @@ final as (
         temperature.regions_reported as temperature_regions_reported,
         {%- for code, slug in region_columns() %}
         regional_pivot.tmean_c_{{ slug }}
-        {{- ',' if not loop.last }}
+        {%- if not loop.last %},{% endif %}
         {%- endfor %}
     from days
     left join electricity on days.date = electricity.date_local

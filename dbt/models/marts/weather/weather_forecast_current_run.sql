@@ -3,7 +3,8 @@
         cluster_by=['forecast_model', 'region_code'],
     )
 }}
--- The newest run of each forecast series, whole: what a prediction made today reads.
+-- The newest run of each forecast series, whole: what the dashboard's weather page shows (the
+-- forecast reads its weather from staging: flows/forecast/inputs.py).
 with
 
 forecasts as (
@@ -14,13 +15,15 @@ forecasts as (
 
 newest as (
 
-    select forecast_model, max(run_at) as run_at
+    select
+        forecast_model,
+        max(run_at) as run_at
     from forecasts
     group by forecast_model
 
 ),
 
-final as (
+current_run as (
 
     select forecasts.*
     from forecasts
@@ -30,4 +33,4 @@ final as (
 
 )
 
-select * from final
+select * from current_run

@@ -5,22 +5,17 @@
         cluster_by=['forecast_model', 'valid_at', 'region_code'],
     )
 }}
--- Every run ever archived, partitioned by run day: backtests and model training read it,
--- a query filtering on run_day reads only those partitions (BigQuery prunes them; DuckDB
--- keeps the rows ordered by run day, so its zone maps skip the rest).
+-- Every run ever archived, for readers of past runs (backtests, analyses), partitioned by run
+-- day: a query filtering on run_day reads only those partitions (BigQuery prunes them and
+-- refuses a query without the filter; DuckDB keeps the rows ordered by run day, so its zone
+-- maps skip the rest).
 with
 
 forecasts as (
 
     select * from {{ ref('stg_meteofrance__features_hourly') }}
 
-),
-
-final as (
-
-    select * from forecasts
-
 )
 
-select * from final
+select * from forecasts
 order by run_day, forecast_model, valid_at, region_code

@@ -18,7 +18,8 @@ ranked as (
     select
         forecasts.*,
         row_number() over (
-            partition by forecast_model, valid_at, region_code order by run_at desc
+            partition by forecasts.forecast_model, forecasts.valid_at, forecasts.region_code
+            order by forecasts.run_at desc
         ) as recency
     from forecasts
 
@@ -31,7 +32,7 @@ final as (
         model_name,
         grid_key,
         valid_at,
-        {{ to_local_date('valid_at') }} as valid_date_local,
+        cast({{ to_local_time('valid_at') }} as date) as valid_date_local,
         region_code,
         region_name,
         run_at,

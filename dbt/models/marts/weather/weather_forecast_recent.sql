@@ -4,8 +4,8 @@
         cluster_by=['forecast_model', 'valid_at', 'region_code'],
     )
 }}
--- Every run of the last `weather_recent_days` days (14) before the newest run: enough for
--- daily predictions and recent skill, small enough to read whole.
+-- Every run of the last var('weather_recent_days') run days (14) up to the newest run, small
+-- enough to read whole: the dashboard's feed status lists its run days.
 with
 
 forecasts as (
@@ -18,13 +18,13 @@ window_start as (
 
     select
         cast(
-            {{ dbt.dateadd('day', 1 - var('weather_recent_days', 14), 'max(run_day)') }} as date
+            {{ dbt.dateadd('day', 1 - var('weather_recent_days'), 'max(run_day)') }} as date
         ) as first_run_day
     from forecasts
 
 ),
 
-final as (
+recent as (
 
     select forecasts.*
     from forecasts
@@ -33,4 +33,4 @@ final as (
 
 )
 
-select * from final
+select * from recent

@@ -30,7 +30,8 @@ paired as (
         forecast.model_name,
         forecast.grid_key,
         forecast.run_at,
-        {{ dbt.datediff('forecast.run_day', 'forecast.forecast_on', 'day') }} as lead_days,
+        {{ dbt.datediff('forecast.run_day', 'forecast.forecast_on', 'day') }}
+            as lead_days,
         forecast.tmin_c as forecast_tmin_c,
         forecast.tmean_c as forecast_tmean_c,
         forecast.tmax_c as forecast_tmax_c,
@@ -51,7 +52,7 @@ final as (
         {%- for measure in ['tmin', 'tmean', 'tmax'] %}
         forecast_{{ measure }}_c - observed_{{ measure }}_c as error_{{ measure }}_c,
         abs(forecast_{{ measure }}_c - observed_{{ measure }}_c) as abs_error_{{ measure }}_c
-        {{- ',' if not loop.last }}
+        {%- if not loop.last %},{% endif %}
         {%- endfor %}
     from paired
 

@@ -3,7 +3,7 @@ with
 
 source as (
 
-    select * from {{ meteofrance_source('features_hourly', [
+    select * from {{ source_or_empty('meteofrance', 'features_hourly', [
         'day', 'model', 'grid', 'run_time', 'valid_time', 'step_hours', 'code_insee_region',
         'region', 't2m_c', 'rh2m_pct', 'wind10m_ms', 'ssrd_wh_m2', 'tcc_pct', 'precip_mm',
         'ingested_at',
@@ -32,12 +32,6 @@ renamed as (
         cast(ingested_at as {{ dbt.type_timestamp() }}) as ingested_at
     from source
 
-),
-
-final as (
-
-    select * from renamed
-
 )
 
-select * from final
+select * from renamed

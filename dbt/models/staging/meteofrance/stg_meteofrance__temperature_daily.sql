@@ -3,7 +3,7 @@ with
 
 source as (
 
-    select * from {{ meteofrance_source('temperature_daily', [
+    select * from {{ source_or_empty('meteofrance', 'temperature_daily', [
         'day', 'date', 'code_insee_region', 'region', 'tmin', 'tmax', 'tmoy', 'model', 'grid',
         'run_time', 'ingested_at',
     ]) }}
@@ -27,12 +27,6 @@ renamed as (
         cast(ingested_at as {{ dbt.type_timestamp() }}) as ingested_at
     from source
 
-),
-
-final as (
-
-    select * from renamed
-
 )
 
-select * from final
+select * from renamed

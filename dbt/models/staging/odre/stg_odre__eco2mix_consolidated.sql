@@ -11,12 +11,6 @@ renamed as (
 
     {{ eco2mix_staging_select('source') }}
 
-),
-
-final as (
-
-    select * from renamed
-
 )
 
-select * from final
+select * from renamed

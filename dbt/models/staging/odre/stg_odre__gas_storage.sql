@@ -10,19 +10,14 @@ stocks as (
 renamed as (
 
     select
-        cast(date as date) as gas_day,
+        -- Qualified throughout: the source has a column named `source`.
+        cast(stocks.date as date) as gas_day,
         cast(stocks.source as {{ dbt.type_string() }}) as operator,
-        cast(pits as {{ dbt.type_string() }}) as storage_group,
-        cast(stock_fin_de_journee as {{ type_double() }}) as stock_gwh,
-        cast(ingested_at as {{ dbt.type_timestamp() }}) as ingested_at
+        cast(stocks.pits as {{ dbt.type_string() }}) as storage_group,
+        cast(stocks.stock_fin_de_journee as {{ type_double() }}) as stock_gwh,
+        cast(stocks.ingested_at as {{ dbt.type_timestamp() }}) as ingested_at
     from stocks
-
-),
-
-final as (
-
-    select * from renamed
 
 )
 
-select * from final
+select * from renamed

@@ -20,12 +20,6 @@ renamed as (
         cast(ingested_at as {{ dbt.type_timestamp() }}) as ingested_at
     from source
 
-),
-
-final as (
-
-    select * from renamed
-
 )
 
-select * from final
+select * from renamed
