@@ -13,7 +13,9 @@ promotions as (
     select
         model_version,
         decided_at,
-        row_number() over (order by decided_at desc, model_version desc) as promotions_ago
+        row_number() over (
+            order by decided_at desc, model_version desc
+        ) as promotions_ago
     from decisions
     where decision = 'promote'
 
@@ -36,17 +38,17 @@ final as (
         decisions.decided_at,
         decisions.decision,
         decisions.is_promoted,
-        champion.model_version is not null as is_champion,
         champion.champion_since,
         decisions.champion_before,
         decisions.challenger_mape_pct,
         decisions.champion_mape_pct,
-        decisions.challenger_mape_pct - decisions.champion_mape_pct as mape_change_points,
         decisions.holdout_start,
         decisions.holdout_end,
         decisions.promotion_rule,
         decisions.reason,
-        decisions.recorded_at
+        decisions.recorded_at,
+        champion.model_version is not null as is_champion,
+        decisions.challenger_mape_pct - decisions.champion_mape_pct as mape_change_points
     from decisions
     left join champion
         on decisions.model_version = champion.model_version

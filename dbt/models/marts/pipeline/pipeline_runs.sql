@@ -16,7 +16,7 @@ ranked as (
         status in ('failed', 'warning') as needs_attention,
         started_at,
         ended_at,
-        {{ dbt.datediff('started_at', 'ended_at', 'second') }} as duration_seconds,
+        {{ dbt.datediff('started_at', 'ended_at', 'second') }} as duration_seconds,  -- noqa: LT05
         as_of,
         row_count,
         day_partitions,
