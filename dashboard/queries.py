@@ -196,6 +196,12 @@ SKILL_DAILY = Mart(
         "rte_mape_28d_pct",
         "bias_28d_mw",
         "rte_bias_28d_mw",
+        *(
+            f"{who}daily_{measure}_{window}d_{unit}"
+            for window in (7, 28)
+            for measure, unit in (("mape", "pct"), ("bias", "mwh"))
+            for who in ("", "rte_")
+        ),
     ),
     built_by="the forecast step (it rebuilds the skill marts)",
 )

@@ -38,9 +38,8 @@ from flows.status import BackfillRow, BackfillStatus, StepStatus
 STEPS: tuple[str, ...] = ("odre", "weather", "load", "transform", "forecast")
 # A step is skipped when the step it needs failed: the others still run.
 NEEDS: dict[str, str] = {"transform": "load", "forecast": "transform"}
-SKILL_MODELS = (
-    "path:models/staging/forecast path:models/intermediate/forecast path:models/marts/forecast"
-)
+# What the forecast step rebuilds once its rows are in staging: every model downstream of them.
+FORECAST_MODELS = "stg_forecast__consumption_hourly+ stg_forecast__consumption_daily+"
 
 
 @dataclass
@@ -75,10 +74,11 @@ class PipelineSummary:
 
 def lake_sources() -> list[LakeSource]:
     """Every lake prefix that loads into a staging table."""
+    from flows.forecast.tables import lake_sources as forecast_sources
     from flows.meteofrance.tables import lake_sources as weather_sources
     from flows.odre.ingest import lake_sources as odre_sources
 
-    return [*odre_sources(), *weather_sources(), *runlog.lake_sources()]
+    return [*odre_sources(), *weather_sources(), *forecast_sources(), *runlog.lake_sources()]
 
 
 # Never cached: whether a load has work depends on the lake, not on the arguments.
@@ -180,12 +180,15 @@ def _step_functions(as_of: date) -> dict[str, Callable[[], Any]]:
         return dbt_build()
 
     def forecast() -> Any:
-        from flows.forecast.flow import forecast_step
+        from flows.forecast.flow import predict
+        from flows.forecast.tables import lake_sources as forecast_sources
         from flows.transform import transform as dbt_build
 
-        result = forecast_step(as_of=as_of)
-        # The skill marts read the forecast just written: rebuild them, not the whole project.
-        dbt_build(select=SKILL_MODELS, freshness=False)
+        result = predict(as_of=as_of)
+        # The rows went to the lake like any source's: load them, then build what reads them.
+        for source in forecast_sources():
+            load_source(source, as_of)
+        dbt_build(select=FORECAST_MODELS, freshness=False)
         return result
 
     return {
@@ -404,10 +407,6 @@ def print_production_tables(settings: Settings) -> None:
         from flows.transform import production_tables
 
         tables = production_tables(settings)
-        # The forecast tables are written by Python, not dbt: name them too.
-        catalog = tables[0].rsplit(".", 2)[0] if tables else ""
-        for name in (settings.forecast_table, settings.forecast_daily_table):
-            tables.append(f"{catalog}.{settings.production_dataset}.{name}".lstrip("."))
     except Exception:  # noqa: BLE001 - a summary must not fail on a missing warehouse
         return
     print(f"\nProduction tables ({warehouse_location(settings)}):")

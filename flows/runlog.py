@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from flows.backends import open_lake
-from flows.lake import Lake, day_segment
+from flows.lake import DAY, Lake, day_segment
 from flows.settings import Settings, get_settings
 from flows.staging import LakeSource, LoadResult
 from flows.status import BackfillStatus, StepStatus
@@ -136,8 +136,8 @@ def lake_sources(settings: Settings | None = None) -> list[LakeSource]:
     """The run summaries and the published promotion decisions, for the staging load."""
     settings = settings or get_settings()
     return [
-        LakeSource(f"{settings.pipeline_runs_prefix.strip('/')}/", "date", RUNS),
-        LakeSource(f"{settings.model_promotions_prefix.strip('/')}/", "date", PROMOTIONS),
+        LakeSource(f"{settings.pipeline_runs_prefix.strip('/')}/", DAY, RUNS),
+        LakeSource(f"{settings.model_promotions_prefix.strip('/')}/", DAY, PROMOTIONS),
     ]
 
 

@@ -300,6 +300,22 @@ def test_every_deployment_runs_on_the_worker_and_writes_what_it_should(platform:
 
     predicted = platform.wait(platform.start("predict-daily-dev", as_of=AS_OF.isoformat()).id)
     assert_completed(predicted, platform)
+    # Predict writes the lake only; its completion triggers the load, the load dbt.
+    partition = platform.lake / f"curated/forecast/consumption/date={AS_OF}"
+    assert {p.name for p in partition.iterdir()} == {"hourly.parquet", "daily.parquet"}
+    loads = len(platform.runs_of("load-staging-dev"))
+    wait_until(
+        lambda: (
+            len(platform.runs_of("load-staging-dev")) > loads and settled(platform, WAREHOUSE_CHAIN)
+        ),
+        900,
+        "the load and transform runs triggered by the prediction",
+        every=3,
+    )
+    staged = platform.query(
+        f"select count(*) from staging.forecast__consumption_hourly where issue_date = date '{AS_OF}'"
+    )
+    assert staged == [(48,)]
     rows = platform.query(
         "select count(*), min(model_version), max(model_version)"
         f" from production.consumption_forecast where issue_date = date '{AS_OF}'"

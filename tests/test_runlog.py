@@ -118,7 +118,7 @@ def test_a_flow_run_on_its_own_records_itself_a_sub_flow_does_not(prefect_server
 def test_a_pipeline_run_surfaces_in_the_pipeline_runs_mart(prefect_server, settings, monkeypatch):
     """The run writes its summary; its load and transform steps carry it to the mart."""
     from flows import pipeline
-    from flows.warehouse import open_warehouse
+    from flows.backends import open_warehouse
 
     def odre() -> None:
         raise RuntimeError("ODRÉ answered 503")
@@ -173,8 +173,8 @@ def test_a_pipeline_run_surfaces_in_the_pipeline_runs_mart(prefect_server, setti
 
 
 def test_the_staging_load_finds_the_runs_under_the_configured_prefix(settings, monkeypatch):
+    from flows.backends import open_warehouse
     from flows.settings import get_settings
-    from flows.warehouse import open_warehouse
 
     monkeypatch.setenv("AGGREGAT_PIPELINE_RUNS_PREFIX", "health/runs")
     get_settings.cache_clear()

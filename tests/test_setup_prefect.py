@@ -136,7 +136,12 @@ def test_load_and_dbt_are_chained_by_events_one_run_at_a_time():
         else tuple(r["prefect.resource.id"])
         for r in load["match_related"]
     }
-    assert tags == {"prefect.tag.aggregat-dev", ("prefect.tag.odre", "prefect.tag.weather")}
+    assert tags == {
+        "prefect.tag.aggregat-dev",
+        ("prefect.tag.odre", "prefect.tag.weather", "prefect.tag.predict"),
+    }
+    # The forecast's rows reach staging like a source's: its predict run triggers the load.
+    assert "predict" in by_name["predict-daily"]["tags"]
     (dbt,) = by_name["transform"]["triggers"]
     from flows.pipeline import STAGING_LOADED
 

@@ -8,6 +8,13 @@ import streamlit as st
 from dashboard import queries, ui
 
 
+def verdict(ours: float, rte: float) -> str:
+    """Which of the two errors is lower, in words."""
+    if rte != rte or ours != ours:
+        return "n/a"
+    return "ours is better" if ours < rte else "RTE is better" if rte < ours else "tied"
+
+
 def headline(rows) -> None:
     """Ours vs RTE over the 28 days to the latest fully measured day, per horizon."""
     if rows.empty:
@@ -20,12 +27,12 @@ def headline(rows) -> None:
         left, mid, right = st.columns(3)
         left.metric(f"Our hourly MAPE, 28 days to {day} (D+{h})", ui.pct(ours))
         mid.metric(f"RTE J-1 hourly MAPE, same hours (D+{h})", ui.pct(rte))
-        verdict = (
-            "n/a"
-            if rte != rte or ours != ours
-            else ("ours is better" if ours < rte else "RTE is better" if rte < ours else "tied")
-        )
-        right.metric(f"Ours vs RTE over the last 28 days (D+{h})", verdict)
+        right.metric(f"Ours vs RTE over the last 28 days (D+{h})", verdict(ours, rte))
+        daily, rte_daily = row["daily_mape_28d_pct"], row["rte_daily_mape_28d_pct"]
+        left, mid, right = st.columns(3)
+        left.metric(f"Our daily MAPE, 28 days to {day} (D+{h})", ui.pct(daily))
+        mid.metric(f"RTE J-1 daily MAPE, same days (D+{h})", ui.pct(rte_daily))
+        right.metric(f"Ours vs RTE, daily energy (D+{h})", verdict(daily, rte_daily))
 
 
 def lines(frame, columns: dict[str, str], title: str, name: str, y_title: str) -> None:
@@ -53,7 +60,8 @@ def body() -> None:
     rows = frame[frame["horizon_days"] == horizon]
     st.caption(
         "Hourly MAPE: mean absolute % error of the hours; daily MAPE: absolute % error of the"
-        " day's energy, fully measured days only. Rolling windows weigh each measured hour."
+        " day's energy, fully measured days only. Rolling windows span 7 or 28 calendar days:"
+        " hourly measures weigh each measured hour, daily measures each fully measured day."
     )
     lines(
         rows,
@@ -65,6 +73,18 @@ def body() -> None:
         },
         "Rolling hourly MAPE",
         f"skill_rolling_mape_d{horizon}",
+        "MAPE (%)",
+    )
+    lines(
+        rows,
+        {
+            "daily_mape_7d_pct": "ours, 7 days",
+            "rte_daily_mape_7d_pct": "RTE J-1, 7 days",
+            "daily_mape_28d_pct": "ours, 28 days",
+            "rte_daily_mape_28d_pct": "RTE J-1, 28 days",
+        },
+        "Rolling daily MAPE (error of each fully measured day's energy)",
+        f"skill_rolling_daily_mape_d{horizon}",
         "MAPE (%)",
     )
     lines(
@@ -92,6 +112,18 @@ def body() -> None:
         "Rolling bias (forecast − actual)",
         f"skill_rolling_bias_d{horizon}",
         "Bias (MW)",
+    )
+    lines(
+        rows,
+        {
+            "daily_bias_7d_mwh": "ours, 7 days",
+            "rte_daily_bias_7d_mwh": "RTE J-1, 7 days",
+            "daily_bias_28d_mwh": "ours, 28 days",
+            "rte_daily_bias_28d_mwh": "RTE J-1, 28 days",
+        },
+        "Rolling daily energy bias (forecast − actual), fully measured days",
+        f"skill_rolling_daily_bias_d{horizon}",
+        "Bias (MWh per day)",
     )
 
 

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from flows.errors import FeatureError
-from flows.regions import REGIONS, population_weights
+from flows.regions import NATIONAL_CODE, REGIONS, population_weights
 
 if TYPE_CHECKING:
     from flows.settings import Settings
@@ -196,9 +196,11 @@ def calendar_features(hours_utc: pd.Series, cfg: FeatureConfig) -> pd.DataFrame:
 
 # --- temperatures ------------------------------------------------------------------------
 def national_daily(temps: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Per key (date, or issue day and date): population-weighted tmin/tmax/tmoy and each region.
+    """Per key (date, or issue day and date): national tmin/tmax/tmoy and each region's tmoy.
 
-    A key lacking any of the 13 regions gets NaN (not a reweighted mean): the gate decides.
+    The nation's own rows (code 0: the inputs mart's, computed once in dbt) give the national
+    values; a key without one (a day filled here, or a frame of regions only) takes the
+    population-weighted mean of the 13 regions, NaN when any is missing: the gate decides.
     """
     frame = temps[temps["code_insee_region"].isin(REGION_CODES)].copy()
     frame["code_insee_region"] = frame["code_insee_region"].astype(int)
@@ -219,6 +221,11 @@ def national_daily(temps: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
         out[name] = values @ weights  # NaN when any region is missing
     for code in REGION_CODES:
         out[f"t_region_{code}"] = wide[("tmoy", code)].to_numpy(dtype=float)
+    nation = temps[temps["code_insee_region"] == NATIONAL_CODE]
+    if not nation.empty:
+        given = nation.drop_duplicates(keys, keep="last").set_index(keys)
+        for var, name in (("tmoy", "t_mean"), ("tmin", "t_min"), ("tmax", "t_max")):
+            out[name] = given[var].astype(float).reindex(out.index).fillna(out[name])
     return out.reset_index()
 
 
@@ -238,6 +245,11 @@ def fill_temperature_gaps(
     """
     if temps.empty or "issue_date" in temps.columns:
         return temps, pd.DatetimeIndex([])
+    # The nation's rows pass through: a filled day has none, and takes the regions' mean.
+    nation = temps.loc[
+        temps["code_insee_region"] == NATIONAL_CODE,
+        ["date", "code_insee_region", *TEMPERATURE_VARS],
+    ]
     frame = temps[temps["code_insee_region"].isin(REGION_CODES)].copy()
     frame["code_insee_region"] = frame["code_insee_region"].astype(int)
     frame["date"] = days(frame["date"]).to_numpy()
@@ -262,6 +274,9 @@ def fill_temperature_gaps(
     tidy = wide.stack(level=1, future_stack=True).reset_index()
     tidy.columns = ["date", "code_insee_region", *tidy.columns[2:]]
     tidy = tidy.dropna(subset=list(TEMPERATURE_VARS), how="all")
+    if not nation.empty:
+        nation = nation.assign(date=days(nation["date"]).to_numpy())
+        tidy = pd.concat([tidy, nation], ignore_index=True)
     return tidy, pd.DatetimeIndex(filled_days).astype("datetime64[us]")
 
 

@@ -13,9 +13,10 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.backends import open_lake, open_warehouse
 from flows.errors import DataQualityError, FeatureError, ModelError, RegistryError, TrainingError
-from flows.forecast import inputs
+from flows.forecast import inputs, tables
 from flows.forecast.features import (
     DAY,
+    WEATHER_COLUMNS,
     FeatureConfig,
     as_day,
     attach_target,
@@ -28,7 +29,6 @@ from flows.forecast.model import FALLBACK_EXPERT, ConsumptionModel, ModelConfig
 from flows.forecast.online import OnlineConfig, online_forecast
 from flows.forecast.quality import check_consumption, prediction_temperatures
 from flows.forecast.registry import Decision, ModelMetadata, Registry, promotion
-from flows.forecast.tables import daily_spec, hourly_spec
 from flows.forecast.training import Challenger, TrainingWindow, fit_challenger, mape
 from flows.runlog import RECORD
 from flows.settings import Settings, get_settings
@@ -224,6 +224,8 @@ class PredictionInputs:
     consumption: pd.DataFrame  # the adaptation window and the checked recent window
     temperatures: pd.DataFrame
     weather_problem: str | None = None  # why D+1..D+H temperatures are missing, if they are
+    # Per issue day of the window, the hourly weather of its latest run (features' weather_hourly).
+    weather_hourly: pd.DataFrame | None = None
 
 
 @task(retries=2, retry_delay_seconds=10, cache_policy=NO_CACHE)
@@ -232,7 +234,7 @@ def load_prediction_inputs(issue_day: date) -> PredictionInputs:
     settings = get_settings()
     wh = open_warehouse(settings)
     cfg = FeatureConfig.from_settings(settings)
-    source = f"{settings.production_dataset}.{inputs.CONSUMPTION_TABLE}"
+    source = f"{settings.production_dataset}.{inputs.INPUTS_TABLE}"
     history_days = settings.forecast_adaptation_days + settings.forecast_consumption_window_days
     start, _ = local_day_bounds_utc(as_day(issue_day) - history_days * DAY, cfg.timezone)
     consumption = inputs.read_consumption(wh, settings, start, issue_time_utc(issue_day, cfg))
@@ -250,9 +252,20 @@ def load_prediction_inputs(issue_day: date) -> PredictionInputs:
     first = issue_day - timedelta(days=history_days + cfg.warmup_days)
     last = issue_day + timedelta(days=cfg.horizon_days)
     observed = inputs.read_observed_temperatures(wh, settings, first, issue_day)
-    runs = inputs.read_forecast_temperatures(
-        wh, settings, issue_day - timedelta(days=cfg.warmup_days + 2), issue_day, first, last
+    first_run = issue_day - timedelta(days=cfg.warmup_days + 2)
+    runs = inputs.read_forecast_temperatures(wh, settings, first_run, issue_day, first, last)
+    hindcast_start = issue_day - timedelta(days=settings.forecast_adaptation_days + 1)
+    hourly_runs = inputs.read_weather_hourly(
+        wh,
+        settings,
+        hindcast_start - timedelta(days=1),
+        issue_day,
+        local_day_bounds_utc(hindcast_start, cfg.timezone)[0],
+        local_day_bounds_utc(last + timedelta(days=1), cfg.timezone)[0],
     )
+    issues = [
+        issue_day - timedelta(days=n) for n in range(settings.forecast_adaptation_days, -1, -1)
+    ]
     temps, problem = prediction_temperatures(
         observed,
         runs,
@@ -261,7 +274,8 @@ def load_prediction_inputs(issue_day: date) -> PredictionInputs:
         settings.forecast_weather_max_age_hours,
         f"{settings.forecast_weather_model}/{settings.forecast_weather_grid}",
     )
-    return PredictionInputs(consumption, temps, problem)
+    weather = inputs.weather_as_issued(hourly_runs, issues, cfg)
+    return PredictionInputs(consumption, temps, problem, weather)
 
 
 @task(cache_policy=NO_CACHE)
@@ -274,7 +288,10 @@ def forecast_rows(
     online_cfg = OnlineConfig.from_settings(settings)
     d0 = as_day(issue_day)
     issues = pd.date_range(d0 - settings.forecast_adaptation_days * DAY, d0)
-    features = build_features(issues, data.consumption, data.temperatures, cfg)
+    # The hourly weather joins the features only for a model trained on it: the features of
+    # an older model stay exactly those it was trained on.
+    hourly = data.weather_hourly if set(WEATHER_COLUMNS) & set(model.features) else None
+    features = build_features(issues, data.consumption, data.temperatures, cfg, hourly)
     missing = [c for c in model.features if c not in features.columns]
     if missing:
         raise ModelError(f"model needs features the frame lacks: {missing}")
@@ -341,16 +358,10 @@ def daily_rows(hourly: pd.DataFrame) -> pd.DataFrame:
 
 @task(retries=2, retry_delay_seconds=10, cache_policy=NO_CACHE)
 def write_forecast(hourly: pd.DataFrame, daily: pd.DataFrame, issue_day: date) -> int:
-    """Replace the issue day's rows in the production tables."""
-    settings = get_settings()
-    wh = open_warehouse(settings)
-    rows = wh.replace_partitions(
-        settings.production_dataset, hourly_spec(settings.forecast_table), hourly, [issue_day]
-    )
-    wh.replace_partitions(
-        settings.production_dataset, daily_spec(settings.forecast_daily_table), daily, [issue_day]
-    )
-    return rows
+    """Replace the issue day's partition in the lake; staging and dbt take it from there."""
+    keys = tables.write_partition(open_lake(get_settings()), issue_day, hourly, daily)
+    get_run_logger().info("forecast rows written to %s", ", ".join(keys))
+    return len(hourly)
 
 
 @flow(name="forecast-predict", on_completion=RECORD, on_failure=RECORD)
@@ -380,11 +391,6 @@ def predict(as_of: date | None = None) -> PredictResult:
         key="consumption-forecast", markdown=_summary(result), description="Forecast issued"
     )
     return result
-
-
-def forecast_step(as_of: date) -> PredictResult:
-    """The daily pipeline's forecast step: train if no champion, then predict."""
-    return predict(as_of=as_of)
 
 
 def forecast_cli(command: str, as_of: date | None) -> int:

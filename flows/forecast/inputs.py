@@ -1,25 +1,43 @@
-"""Warehouse reads of the forecast: exactly the window a step needs, never the full history.
+"""Warehouse reads of the forecast: one dbt mart, exactly the window a step needs.
 
-Tables (schemas from Settings): production.energy_mix_hourly (consumption and RTE's J-1),
-staging.odre__temperature_quotidienne_regionale (observed), staging.meteofrance__temperature_daily
-(forecast runs, partitioned by run day `day`). SQL is plain and portable (DuckDB, BigQuery).
+Everything comes from production.forecast_inputs_hourly (dbt/models/marts/forecast), per UTC
+hour and series: 'measured' rows (consumption, RTE's J-1, observed daily temperatures) and
+one row per weather run and hour (the run's daily temperatures and hourly weather, stamped
+with its `run_at`). The national temperature is the mart's, computed once in dbt; here the
+rows are only reshaped into the frames the features take. SQL is plain and portable (DuckDB,
+BigQuery) and always bounded by days, so BigQuery prunes the mart's partitions.
 """
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from datetime import date, timedelta
 
 import pandas as pd
 
 from flows.errors import InputMissingError
-from flows.forecast.features import days, utc_naive
+from flows.forecast.features import WEATHER_COLUMNS, FeatureConfig, days, issue_time_utc, utc_naive
+from flows.regions import NATIONAL_CODE, REGIONS
 from flows.settings import Settings
 from flows.warehouse import Warehouse
 
-CONSUMPTION_TABLE = "energy_mix_hourly"
-OBSERVED_TABLE = "odre__temperature_quotidienne_regionale"
-FORECAST_TABLE = "meteofrance__temperature_daily"
+INPUTS_TABLE = "forecast_inputs_hourly"
+MEASURED = "measured"
 TEMPERATURE_COLUMNS = ["date", "code_insee_region", "tmin", "tmax", "tmoy"]
+# The mart's daily measures and the features' names for them.
+_MEASURES = {"tmin_c": "tmin", "tmax_c": "tmax", "tmean_c": "tmoy"}
+
+
+def region_slug(name: str) -> str:
+    """A region's name as the mart's column suffix (Île-de-France -> ile_de_france)."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "_", ascii_name.lower()).strip("_")
+
+
+# (region code, mart column prefix); the national values carry no suffix.
+_AREAS = [(NATIONAL_CODE, ""), *((r.code, f"_{region_slug(r.name)}") for r in REGIONS)]
+_DAILY_COLUMNS = [f"{m}{suffix}" for _, suffix in _AREAS for m in _MEASURES]
 
 
 def _ts(value: pd.Timestamp) -> str:
@@ -30,22 +48,30 @@ def _day(value: date | pd.Timestamp) -> str:
     return f"date '{pd.Timestamp(value):%Y-%m-%d}'"
 
 
-def _require(wh: Warehouse, dataset: str, table: str) -> str:
-    if not wh.table_exists(dataset, table):
+def _table(wh: Warehouse, settings: Settings) -> str:
+    if not wh.table_exists(settings.production_dataset, INPUTS_TABLE):
         raise InputMissingError(
-            f"table {dataset}.{table} does not exist (run load/transform first)"
+            f"table {settings.production_dataset}.{INPUTS_TABLE} does not exist"
+            " (run load/transform first)"
         )
-    return f"{dataset}.{table}"
+    return f"{settings.production_dataset}.{INPUTS_TABLE}"
+
+
+def weather_source(settings: Settings) -> str:
+    """The mart's `source` of the configured weather model's runs (model/grid)."""
+    return f"{settings.forecast_weather_model}/{settings.forecast_weather_grid}"
 
 
 def read_consumption(
     wh: Warehouse, settings: Settings, start_utc: pd.Timestamp, end_utc: pd.Timestamp
 ) -> pd.DataFrame:
-    """Hourly consumption and RTE's J-1 for start <= hour_utc < end; null hours left out."""
-    table = _require(wh, settings.production_dataset, CONSUMPTION_TABLE)
+    """Hourly consumption and RTE's J-1 (scoring only) for start <= hour_utc < end."""
     frame = wh.query(
-        f"select hour_utc, consumption_mw, forecast_j1_mw from {table}"
-        f" where hour_utc >= {_ts(start_utc)} and hour_utc < {_ts(end_utc)}"
+        f"select hour_utc, consumption_mw, rte_j1_mw as forecast_j1_mw from {_table(wh, settings)}"
+        f" where source = '{MEASURED}'"
+        f" and date_local between {_day(start_utc - pd.Timedelta(days=1))}"
+        f" and {_day(end_utc + pd.Timedelta(days=1))}"
+        f" and hour_utc >= {_ts(start_utc)} and hour_utc < {_ts(end_utc)}"
         " and consumption_mw is not null order by hour_utc"
     )
     frame["hour_utc"] = utc_naive(frame["hour_utc"]).to_numpy()
@@ -54,16 +80,32 @@ def read_consumption(
     return frame
 
 
+def _long_temperatures(wide: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Mart rows (one per day, areas side by side) as one row per day and area."""
+    parts = []
+    for code, suffix in _AREAS:
+        part = wide[keys].copy()
+        part["code_insee_region"] = code
+        for measure, name in _MEASURES.items():
+            part[name] = pd.to_numeric(wide[f"{measure}{suffix}"]).astype(float)
+        parts.append(part)
+    frame = pd.concat(parts, ignore_index=True)
+    frame = frame.dropna(subset=list(_MEASURES.values()), how="all")
+    frame["date"] = days(frame["date"]).to_numpy()
+    frame["code_insee_region"] = frame["code_insee_region"].astype(int)
+    return frame.sort_values([*keys, "code_insee_region"], ignore_index=True)
+
+
 def read_observed_temperatures(
     wh: Warehouse, settings: Settings, start: date, end: date
 ) -> pd.DataFrame:
-    """Observed daily regional temperatures for start <= date <= end."""
-    table = _require(wh, settings.staging_dataset, OBSERVED_TABLE)
+    """Observed daily temperatures for start <= date <= end: each region, and the nation (0)."""
     frame = wh.query(
-        f"select {', '.join(TEMPERATURE_COLUMNS)} from {table}"
-        f" where date between {_day(start)} and {_day(end)} and code_insee_region > 0"
+        f"select distinct date_local as date, {', '.join(_DAILY_COLUMNS)} from"
+        f" {_table(wh, settings)} where source = '{MEASURED}'"
+        f" and date_local between {_day(start)} and {_day(end)}"
     )
-    return _typed_temperatures(frame)
+    return _long_temperatures(frame, ["date"])[TEMPERATURE_COLUMNS]
 
 
 def read_forecast_temperatures(
@@ -74,18 +116,63 @@ def read_forecast_temperatures(
     start: date,
     end: date,
 ) -> pd.DataFrame:
-    """Forecast daily regional temperatures of the configured model from runs of those days."""
-    table = _require(wh, settings.staging_dataset, FORECAST_TABLE)
+    """Forecast daily temperatures of the configured model from runs of those (UTC) days."""
     frame = wh.query(
-        f"select {', '.join(TEMPERATURE_COLUMNS)}, run_time from {table}"
-        f" where day between {_day(first_run_day)} and {_day(last_run_day)}"
-        f" and date between {_day(start)} and {_day(end)}"
-        f" and model = '{settings.forecast_weather_model}'"
-        f" and grid = '{settings.forecast_weather_grid}' and code_insee_region > 0"
+        f"select distinct run_at as run_time, date_local as date, {', '.join(_DAILY_COLUMNS)}"
+        f" from {_table(wh, settings)} where source = '{weather_source(settings)}'"
+        f" and run_at >= {_ts(pd.Timestamp(first_run_day))}"
+        f" and run_at < {_ts(pd.Timestamp(last_run_day) + pd.Timedelta(days=1))}"
+        f" and date_local between {_day(start)} and {_day(end)}"
     )
-    frame = _typed_temperatures(frame)
     frame["run_time"] = utc_naive(frame["run_time"]).to_numpy()
+    return _long_temperatures(frame, ["run_time", "date"])[[*TEMPERATURE_COLUMNS, "run_time"]]
+
+
+def read_weather_hourly(
+    wh: Warehouse,
+    settings: Settings,
+    first_run_day: date,
+    last_run_day: date,
+    start_utc: pd.Timestamp,
+    end_utc: pd.Timestamp,
+) -> pd.DataFrame:
+    """Hourly national weather of the configured model's runs of those days, per run and hour."""
+    frame = wh.query(
+        f"select run_at as run_time, hour_utc, {', '.join(WEATHER_COLUMNS)}"
+        f" from {_table(wh, settings)} where source = '{weather_source(settings)}'"
+        f" and run_at >= {_ts(pd.Timestamp(first_run_day))}"
+        f" and run_at < {_ts(pd.Timestamp(last_run_day) + pd.Timedelta(days=1))}"
+        f" and date_local between {_day(start_utc - pd.Timedelta(days=1))}"
+        f" and {_day(end_utc + pd.Timedelta(days=1))}"
+        f" and hour_utc >= {_ts(start_utc)} and hour_utc < {_ts(end_utc)}"
+        " order by run_at, hour_utc"
+    )
+    for col in ("run_time", "hour_utc"):
+        frame[col] = utc_naive(frame[col]).to_numpy()
+    for col in WEATHER_COLUMNS:
+        frame[col] = pd.to_numeric(frame[col]).astype(float)
     return frame
+
+
+def weather_as_issued(
+    runs: pd.DataFrame, issue_days: list[date], cfg: FeatureConfig
+) -> pd.DataFrame:
+    """Per issue day, the hourly weather of the latest run issued by its issue time.
+
+    The features' `weather_hourly` frame: `issue_date`, `hour_utc` and the weather columns;
+    an issue day without a run by then has no rows (its features stay missing).
+    """
+    parts = []
+    for issue in issue_days:
+        known = runs[runs["run_time"] <= issue_time_utc(issue, cfg)]
+        if known.empty:
+            continue
+        latest = known[known["run_time"] == known["run_time"].max()]
+        parts.append(latest.drop(columns="run_time").assign(issue_date=pd.Timestamp(issue)))
+    if not parts:
+        columns = ["issue_date", "hour_utc", *WEATHER_COLUMNS]
+        return pd.DataFrame({c: pd.Series(dtype="float64") for c in columns})
+    return pd.concat(parts, ignore_index=True)[["issue_date", "hour_utc", *WEATHER_COLUMNS]]
 
 
 def archived_forecast_temperatures(
@@ -127,20 +214,10 @@ def archived_forecast_temperatures(
 
 def archived_forecast_days(wh: Warehouse, settings: Settings) -> int:
     """How many distinct run days of the configured weather model are archived."""
-    if not wh.table_exists(settings.staging_dataset, FORECAST_TABLE):
+    if not wh.table_exists(settings.production_dataset, INPUTS_TABLE):
         return 0
     found = wh.query(
-        f"select count(distinct day) as n from {settings.staging_dataset}.{FORECAST_TABLE}"
-        f" where model = '{settings.forecast_weather_model}'"
-        f" and grid = '{settings.forecast_weather_grid}'"
+        f"select count(distinct cast(run_at as date)) as n from {_table(wh, settings)}"
+        f" where source = '{weather_source(settings)}'"
     )
     return int(found["n"].iloc[0] or 0)
-
-
-def _typed_temperatures(frame: pd.DataFrame) -> pd.DataFrame:
-    frame = frame.copy()
-    frame["date"] = days(frame["date"]).to_numpy()
-    frame["code_insee_region"] = pd.to_numeric(frame["code_insee_region"]).astype(int)
-    for col in ("tmin", "tmax", "tmoy"):
-        frame[col] = pd.to_numeric(frame[col]).astype(float)
-    return frame

@@ -135,7 +135,9 @@ def prediction_temperatures(
     obs["date"] = days(obs["date"]).to_numpy()
     obs = obs[obs["date"] <= d0]
     obs = obs[obs[["tmin", "tmax", "tmoy"]].notna().all(axis=1)]
-    full_obs = obs.groupby("date")["code_insee_region"].nunique()
+    # A day is observed in full when every region is (the nation's row, code 0, aside).
+    regional = obs[obs["code_insee_region"].isin(REGION_CODES)]
+    full_obs = regional.groupby("date")["code_insee_region"].nunique()
     obs_days = set(full_obs[full_obs >= len(REGION_CODES)].index)
     older = fc[fc["date"].isin(past_days) & ~fc["date"].isin(obs_days)]
     older = older.dropna(subset=["tmin", "tmax", "tmoy"])

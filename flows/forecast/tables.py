@@ -1,11 +1,29 @@
-"""The production tables the forecast writes, partitioned by issue day (re-issuing replaces)."""
+"""The forecast's output as a source like the others: lake partitions, then staging tables.
+
+The predict flow writes one lake partition per issue day (`date=<issue day>`: hourly.parquet
+and daily.parquet, replaced whole when the day is re-issued); the staging load copies them
+into the two tables below, and dbt builds the production marts from those.
+"""
 
 from __future__ import annotations
 
-from flows.warehouse import TableSpec
+from datetime import date
+
+import pandas as pd
+import pyarrow as pa
+
+from flows.lake import DAY, Lake, day_segment
+from flows.staging import LakeSource
+from flows.warehouse import TableSpec, Warehouse
+
+LAKE_PREFIX = "curated/forecast/consumption/"
+HOURLY_FILE = "hourly.parquet"
+DAILY_FILE = "daily.parquet"
+HOURLY_TABLE = "forecast__consumption_hourly"
+DAILY_TABLE = "forecast__consumption_daily"
 
 
-def hourly_spec(name: str = "consumption_forecast") -> TableSpec:
+def hourly_spec(name: str = HOURLY_TABLE) -> TableSpec:
     """Hourly national consumption forecast, one row per issue day and target hour."""
     return TableSpec(
         name=name,
@@ -47,7 +65,7 @@ def hourly_spec(name: str = "consumption_forecast") -> TableSpec:
     )
 
 
-def daily_spec(name: str = "consumption_forecast_daily") -> TableSpec:
+def daily_spec(name: str = DAILY_TABLE) -> TableSpec:
     """Daily energy of the forecast, one row per issue day and target day."""
     return TableSpec(
         name=name,
@@ -79,3 +97,66 @@ def daily_spec(name: str = "consumption_forecast_daily") -> TableSpec:
             "created_at": "When the row was written (UTC).",
         },
     )
+
+
+def partition_key(issue_day: date, file_name: str) -> str:
+    """The lake key of one issue day's hourly or daily forecast rows."""
+    return f"{LAKE_PREFIX}{day_segment(issue_day)}/{file_name}"
+
+
+def write_partition(
+    lake: Lake, issue_day: date, hourly: pd.DataFrame, daily: pd.DataFrame
+) -> list[str]:
+    """Replace the issue day's partition in the lake (each object atomically); its keys."""
+    written = []
+    for spec, file_name, frame in (
+        (hourly_spec(), HOURLY_FILE, hourly),
+        (daily_spec(), DAILY_FILE, daily),
+    ):
+        key = partition_key(issue_day, file_name)
+        lake.write_parquet(key, spec.conform(frame))
+        written.append(key)
+    return written
+
+
+def _conformed(spec: TableSpec):
+    def to_frame(table: pa.Table, key: str) -> pd.DataFrame:
+        return spec.conform(table.to_pandas())
+
+    return to_frame
+
+
+def lake_sources() -> list[LakeSource]:
+    """Forecast partitions → staging tables, one partition per issue day (key `date`)."""
+    return [
+        LakeSource(LAKE_PREFIX, DAY, spec, file_name=name, to_frame=_conformed(spec))
+        for spec, name in ((hourly_spec(), HOURLY_FILE), (daily_spec(), DAILY_FILE))
+    ]
+
+
+def export_warehouse_rows(
+    wh: Warehouse, lake: Lake, dataset: str, hourly_table: str, daily_table: str
+) -> list[date]:
+    """One-off migration: issue days of warehouse tables written by an older predict, to the lake.
+
+    Before the forecast marts were dbt models, predict wrote them itself; the first dbt build
+    replaces those tables with what staging holds, so their rows are copied to the lake first
+    (an issue day already in the lake is left as it is). Returns the issue days copied.
+    """
+    if not wh.table_exists(dataset, hourly_table):
+        return []
+    in_lake = {date.fromisoformat(v[:10]) for v in lake.list_partitions(LAKE_PREFIX, DAY)}
+    hourly = wh.query(f"select * from {dataset}.{hourly_table}")
+    daily = (
+        wh.query(f"select * from {dataset}.{daily_table}")
+        if wh.table_exists(dataset, daily_table)
+        else pd.DataFrame(columns=list(daily_spec().columns))
+    )
+    copied = []
+    for issue, rows in hourly.groupby(pd.to_datetime(hourly["issue_date"]).dt.date):
+        if issue in in_lake:
+            continue
+        days_rows = daily[pd.to_datetime(daily["issue_date"]).dt.date == issue]
+        write_partition(lake, issue, rows, days_rows)
+        copied.append(issue)
+    return sorted(copied)

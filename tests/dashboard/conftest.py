@@ -101,8 +101,9 @@ def _clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
 def production(prefect_server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Production]:
     """The pipeline's warehouse on the fake sources, with measured forecasts."""
     from flows.forecast.flow import predict
+    from flows.forecast.tables import lake_sources
     from flows.meteofrance.flow import ingest_weather
-    from flows.pipeline import SKILL_MODELS, run_cli
+    from flows.pipeline import FORECAST_MODELS, load_source, run_cli
     from flows.settings import get_settings
     from flows.transform import transform
     from tests.fakes.meteofrance_store import publish_run, running_store, store_env
@@ -139,7 +140,10 @@ def production(prefect_server, tmp_path_factory: pytest.TempPathFactory) -> Iter
         assert run_cli(as_of=AS_OF, steps=None) == 0
         for issue in PAST_ISSUES:
             predict(as_of=issue)
-        transform(select=SKILL_MODELS)
+        # The issues' rows go the way every forecast goes: lake, staging, then dbt.
+        for source in lake_sources():
+            load_source(source, None)
+        transform(select=FORECAST_MODELS)
         get_settings.cache_clear()
         try:
             yield Production(root=root, env=env)

@@ -159,6 +159,15 @@ def test_skill_page_headline_is_the_marts_28_day_mape(
         assert shown[f"Our hourly MAPE, 28 days to {day} (D+{h})"] == f"{row['mape_28d_pct']:.2f} %"
         rte = shown[f"RTE J-1 hourly MAPE, same hours (D+{h})"]
         assert rte == f"{row['rte_mape_28d_pct']:.2f} %"
+        # The daily MAPE of the same 28 days: fully measured days only, ours and RTE's.
+        daily = shown[f"Our daily MAPE, 28 days to {day} (D+{h})"]
+        assert daily == f"{row['daily_mape_28d_pct']:.2f} %"
+        rte_daily = shown[f"RTE J-1 daily MAPE, same days (D+{h})"]
+        assert rte_daily == f"{row['rte_daily_mape_28d_pct']:.2f} %"
+        better = row["daily_mape_28d_pct"] < row["rte_daily_mape_28d_pct"]
+        assert shown[f"Ours vs RTE, daily energy (D+{h})"] == (
+            "ours is better" if better else "RTE is better"
+        )
 
 
 def test_energy_mix_page_latest_day_and_hourly_view(

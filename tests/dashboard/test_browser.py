@@ -169,6 +169,10 @@ def test_every_page_in_chromium_shows_the_marts_numbers(
     day = skill["date_local"].date()
     assert shown[f"Our hourly MAPE, 28 days to {day} (D+1)"] == f"{skill['mape_28d_pct']:.2f} %"
     assert shown["RTE J-1 hourly MAPE, same hours (D+1)"] == f"{skill['rte_mape_28d_pct']:.2f} %"
+    daily = f"{skill['daily_mape_28d_pct']:.2f} %"
+    assert shown[f"Our daily MAPE, 28 days to {day} (D+1)"] == daily
+    rte_daily = f"{skill['rte_daily_mape_28d_pct']:.2f} %"
+    assert shown["RTE J-1 daily MAPE, same days (D+1)"] == rte_daily
 
     forecast = read_mart(
         db,

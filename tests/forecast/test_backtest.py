@@ -122,7 +122,7 @@ def test_backtest_cli_reads_the_warehouse_and_writes_reports(
 
 def test_backtest_cli_without_data_fails_clearly(forecast_settings, tmp_path, capsys) -> None:
     assert backtest_cli(date(2020, 5, 11), date(2020, 5, 17), str(tmp_path)) == 1
-    assert "energy_mix_hourly does not exist" in capsys.readouterr().err
+    assert "forecast_inputs_hourly does not exist" in capsys.readouterr().err
 
 
 def test_holes_in_temperatures_still_forecast_every_hour_and_name_the_fallback(

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from flows.backends import open_lake
-from flows.forecast.flow import forecast_cli, forecast_step, predict, train
+from flows.forecast import tables
+from flows.forecast.flow import forecast_cli, predict, train
 from flows.forecast.registry import Registry
 from flows.warehouse import DuckDBWarehouse
 from tests.forecast.synthetic import load_consumption, load_observed, load_runs, make_forecast_runs
@@ -31,10 +32,16 @@ def warehouse(forecast_settings, consumption, temps):
     return wh
 
 
-def _count(wh, settings, table: str, issue: date | None = None) -> int:
-    where = f" where issue_date = date '{issue}'" if issue else ""
-    return int(
-        wh.query(f"select count(*) as n from {settings.production_dataset}.{table}{where}")["n"][0]
+def issued(settings, file_name: str = tables.HOURLY_FILE, issue: date | None = None):
+    """The forecast rows in the lake (the predict flow's only output), of one issue or all."""
+    lake = open_lake(settings)
+    keys = [k for k in lake.list(tables.LAKE_PREFIX) if k.endswith(f"/{file_name}")]
+    if issue:
+        keys = [k for k in keys if k == tables.partition_key(issue, file_name)]
+    frames = [lake.read_parquet(k).to_pandas() for k in keys]
+    return pd.concat(frames, ignore_index=True).sort_values(
+        ["issue_date", "target_hour_utc" if file_name == tables.HOURLY_FILE else "target_date"],
+        ignore_index=True,
     )
 
 
@@ -47,15 +54,15 @@ def test_predict_trains_first_then_reissuing_replaces_rows(
     registry = Registry(open_lake(forecast_settings))
     assert registry.champion() == first.model_version
 
-    again = forecast_step(ISSUE)
+    again = predict(ISSUE)
     assert again.trained is None and again.rows == 48
     assert f"forecast issued {ISSUE}" in again.describe()
-    assert _count(warehouse, forecast_settings, "consumption_forecast") == 48
-    assert _count(warehouse, forecast_settings, "consumption_forecast_daily") == 2
+    assert len(issued(forecast_settings)) == 48
+    assert len(issued(forecast_settings, tables.DAILY_FILE)) == 2
+    # Nothing written to the warehouse: the staging load and dbt take it from the lake.
+    assert not warehouse.table_exists(forecast_settings.production_dataset, "consumption_forecast")
 
-    rows = warehouse.query(
-        f"select * from {forecast_settings.production_dataset}.consumption_forecast order by target_hour_utc"
-    )
+    rows = issued(forecast_settings)
     assert (rows["p10_mw"] <= rows["p50_mw"]).all() and (rows["p50_mw"] <= rows["p90_mw"]).all()
     assert rows["target_hour_utc"].min() == pd.Timestamp("2020-05-04 22:00")
     assert set(rows["horizon_days"]) == {1, 2}
@@ -77,22 +84,20 @@ def test_predict_trains_first_then_reissuing_replaces_rows(
         consumption[consumption["hour_utc"] < pd.Timestamp("2020-05-05 12:00")],
     )
     predict(as_of=date(2020, 5, 5))
-    assert _count(warehouse, forecast_settings, "consumption_forecast") == 96
+    assert len(issued(forecast_settings)) == 96
 
     # Consumption revised after the issue: the next issue adapts to the revision, the issued
     # forecast is not rewritten.
-    table = f"{forecast_settings.production_dataset}.consumption_forecast"
-    order = " order by target_hour_utc"
-    issued = warehouse.query(f"select * from {table} where issue_date = date '{ISSUE}'{order}")
-    before = warehouse.query(f"select * from {table} where issue_date = date '2020-05-05'{order}")
+    first_issue = issued(forecast_settings, issue=ISSUE)
+    before = issued(forecast_settings, issue=date(2020, 5, 5))
     revised = consumption[consumption["hour_utc"] < pd.Timestamp("2020-05-05 12:00")].copy()
     day = revised["hour_utc"].between(pd.Timestamp("2020-05-03"), pd.Timestamp("2020-05-04"))
     revised.loc[day, "consumption_mw"] *= 1.05
     load_consumption(warehouse, forecast_settings, revised)
     predict(as_of=date(2020, 5, 5))
-    after = warehouse.query(f"select * from {table} where issue_date = date '2020-05-05'{order}")
-    again = warehouse.query(f"select * from {table} where issue_date = date '{ISSUE}'{order}")
-    pd.testing.assert_frame_equal(issued, again)
+    after = issued(forecast_settings, issue=date(2020, 5, 5))
+    again = issued(forecast_settings, issue=ISSUE)
+    pd.testing.assert_frame_equal(first_issue, again)
     assert after["p50_mw"].mean() > before["p50_mw"].mean()  # the +5 % day pulls it up
 
 
@@ -112,13 +117,12 @@ def test_unusable_inputs_and_models_fail_clearly_and_keep_the_champion(
 
     # The weather run absent at issue time: every hour still forecast, by the named fallback.
     warehouse.query(
-        f"delete from {forecast_settings.staging_dataset}.meteofrance__temperature_daily where day >= date '2020-05-03'"
+        f"delete from {forecast_settings.production_dataset}.forecast_inputs_hourly"
+        " where source = 'arpege/01' and run_at >= timestamp '2020-05-03'"
     )
     fallback = predict(as_of=ISSUE)
     assert fallback.rows == 48
-    rows = warehouse.query(
-        f"select * from {forecast_settings.production_dataset}.consumption_forecast"
-    )
+    rows = issued(forecast_settings, issue=ISSUE)
     assert set(rows["forecaster"]) == {"fallback_calendar"}
     assert rows["forecaster_reason"].str.contains("weather run stale").all()
     assert rows["p50_mw"].notna().all() and (rows["p10_mw"] <= rows["p90_mw"]).all()

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import date
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from flows.forecast import inputs
-from flows.forecast.features import FeatureConfig
+from flows.forecast.features import REGION_CODES, WEATHER_COLUMNS, FeatureConfig
 from flows.forecast.flow import load_prediction_inputs
 from flows.forecast.training import TrainingWindow, fit_challenger
 from flows.warehouse import DuckDBWarehouse
@@ -38,7 +39,8 @@ def test_reads_are_bounded_by_their_window(wh, forecast_settings) -> None:
     temps = inputs.read_observed_temperatures(
         wh, forecast_settings, date(2020, 4, 1), date(2020, 4, 3)
     )
-    assert len(temps) == 3 * 13
+    # The 13 regions and the nation (code 0), whose value the mart computed.
+    assert len(temps) == 3 * 14 and set(temps["code_insee_region"]) == {0, *REGION_CODES}
     runs = inputs.read_forecast_temperatures(
         wh,
         forecast_settings,
@@ -47,17 +49,26 @@ def test_reads_are_bounded_by_their_window(wh, forecast_settings) -> None:
         date(2020, 4, 1),
         date(2020, 4, 30),
     )
-    assert set(runs["run_time"]) == {pd.Timestamp("2020-04-01")} and len(runs) == 4 * 13
+    assert set(runs["run_time"]) == {pd.Timestamp("2020-04-01")} and len(runs) == 4 * 14
+    hourly = inputs.read_weather_hourly(
+        wh,
+        forecast_settings,
+        date(2020, 4, 1),
+        date(2020, 4, 2),
+        pd.Timestamp("2020-04-02 00:00"),
+        pd.Timestamp("2020-04-03 00:00"),
+    )
+    assert len(hourly) == 2 * 24 and set(hourly["run_time"].dt.day) == {1, 2}
+    assert hourly[list(WEATHER_COLUMNS)].notna().all().all()
 
 
 def test_prediction_ignores_bad_history_outside_its_window(
     wh, forecast_settings, consumption
 ) -> None:
     """A broken day two months back cannot reach a prediction: it reads the recent weeks only."""
-    old = consumption[consumption["hour_utc"].dt.date == date(2020, 3, 2)]
     wh.query(
-        f"insert into {forecast_settings.production_dataset}.energy_mix_hourly (hour_utc, date_local, consumption_mw)"
-        f" select hour_utc, date '2020-03-02', 1 from (select unnest([{', '.join(repr(str(h)) for h in old['hour_utc'])}])::timestamp as hour_utc)"
+        f"update {forecast_settings.production_dataset}.{inputs.INPUTS_TABLE}"
+        " set consumption_mw = 1 where source = 'measured' and date_local = date '2020-03-02'"
     )
     data = load_prediction_inputs.fn(ISSUE)
     days = (
@@ -69,12 +80,23 @@ def test_prediction_ignores_bad_history_outside_its_window(
     assert (data.consumption["consumption_mw"] > 1).all()
     assert pd.to_datetime(data.temperatures["date"]).min() >= first - pd.Timedelta(days=7)
     assert data.weather_problem is None
+    # Each issue day of the window gets the hourly weather of its own latest run, no later one.
+    weather = data.weather_hourly
+    issues = pd.date_range(
+        ISSUE - pd.Timedelta(days=forecast_settings.forecast_adaptation_days), ISSUE
+    )
+    assert set(weather["issue_date"]) == set(issues)
+    own = weather[weather["issue_date"] == pd.Timestamp(ISSUE)]
+    runs = inputs.read_weather_hourly(
+        wh, forecast_settings, ISSUE, ISSUE, own["hour_utc"].min(), own["hour_utc"].max()
+    )
+    assert np.allclose(own["t2m_c"].iloc[:-1], runs["t2m_c"])
 
 
 def test_missing_table_is_named(forecast_settings) -> None:
     wh = DuckDBWarehouse(forecast_settings.duckdb_path)
     with pytest.raises(
-        inputs.InputMissingError, match="production.energy_mix_hourly does not exist"
+        inputs.InputMissingError, match="production.forecast_inputs_hourly does not exist"
     ):
         inputs.read_consumption(
             wh, forecast_settings, pd.Timestamp("2020-01-01"), pd.Timestamp("2020-01-02")
@@ -91,7 +113,7 @@ def test_archived_forecasts_train_a_model_with_the_same_schema(
     # Its own run from the issue day on, earlier runs before it.
     assert pd.to_datetime(one["date"]).min() == pd.Timestamp("2020-04-02")
     assert pd.to_datetime(one["date"]).max() == pd.Timestamp("2020-04-13")
-    assert one.groupby("date").size().eq(13).all()
+    assert one.groupby("date").size().eq(14).all()
     assert inputs.archived_forecast_days(wh, forecast_settings) == 131
     window = TrainingWindow.of(ISSUE, 80, 2)
     challenger = fit_challenger(

@@ -1,17 +1,25 @@
-"""The skill marts (dbt) on a temporary DuckDB: our forecast, RTE's J-1 and the actual."""
+"""The forecast and skill marts (dbt) on a temporary DuckDB: our forecast, RTE's J-1, the actual.
+
+The forecast rows take the path the predict flow gives them: lake partitions, the staging
+load, then dbt.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from flows.forecast.tables import hourly_spec
+from flows.forecast import tables
+from flows.forecast.flow import daily_rows
+from flows.lake import LocalLake
 from flows.odre.schemas import DATASETS, ECO2MIX_TR
 from flows.settings import Settings
+from flows.staging import load_changed
 from flows.transform import run_dbt_build
 from flows.warehouse import DuckDBWarehouse
 
@@ -21,9 +29,10 @@ FIRST, LAST = "2024-06-01", "2024-06-11"  # measured local days [FIRST, LAST)
 ERROR = {1: 0.01, 2: -0.03}
 
 
-def _realtime() -> pd.DataFrame:
-    start = pd.Timestamp(FIRST, tz=PARIS).tz_convert("UTC")
-    end = pd.Timestamp(LAST, tz=PARIS).tz_convert("UTC")
+def realtime_rows(first: str = FIRST, last: str = LAST) -> pd.DataFrame:
+    """Real-time eCO2mix staging rows of the local days [first, last); RTE's J-1 2 % high."""
+    start = pd.Timestamp(first, tz=PARIS).tz_convert("UTC")
+    end = pd.Timestamp(last, tz=PARIS).tz_convert("UTC")
     stamps = pd.date_range(start, end, freq="15min", inclusive="left").tz_localize(None)
     hourly = 50_000 + 10_000 * np.sin(np.arange(len(stamps)) // 4 / 24 * 2 * np.pi)
     frame = pd.DataFrame(
@@ -88,15 +97,40 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     wh = DuckDBWarehouse(settings.duckdb_path)
     for dataset in DATASETS.values():
         wh.ensure_table("staging", dataset.table)
-    realtime = _realtime()
+    realtime = realtime_rows()
     wh.replace_partitions("staging", ECO2MIX_TR.table, realtime, set(realtime["day"]))
     actual = realtime.set_index("date_heure")["consommation"].resample("h").mean()
     forecast = _forecast(actual)
-    wh.replace_partitions("production", hourly_spec(), forecast, set(forecast["issue_date"]))
-    run_dbt_build(
-        settings, select="+forecast_skill_hourly +forecast_skill_daily", artifacts_dir=tmp / "dbt"
+    lake = LocalLake(settings.lake_url)
+    for issue, rows in forecast.groupby("issue_date"):
+        tables.write_partition(lake, issue, rows, daily_rows(rows))
+    for source in tables.lake_sources():
+        load_changed(lake, wh, "staging", source)
+    summary = run_dbt_build(
+        settings,
+        select="+forecast_skill_hourly +forecast_skill_daily +consumption_forecast"
+        " +consumption_forecast_daily",
+        artifacts_dir=tmp / "dbt",
     )
-    yield {"wh": wh, "actual": actual}
+    yield {"wh": wh, "actual": actual, "forecast": forecast, "summary": summary}
+
+
+def test_forecast_marts_hold_the_rows_the_lake_got(built: dict) -> None:
+    marts = built["wh"].query(
+        "select * from production.consumption_forecast order by issue_date, target_hour_utc"
+    )
+    expected = built["forecast"].sort_values(["issue_date", "target_hour_utc"])
+    assert len(marts) == len(expected) == 11 * 48
+    assert np.allclose(marts["p50_mw"], expected["p50_mw"])
+    assert (marts["target_hour_local"].to_numpy() == expected["target_hour_local"].to_numpy()).all()
+    daily = built["wh"].query(
+        "select * from production.consumption_forecast_daily order by issue_date, target_date"
+    )
+    assert len(daily) == 11 * 2 and set(daily["hours"]) == {24}
+    first = expected[
+        (expected["issue_date"] == date(2024, 5, 31)) & (expected["horizon_days"] == 1)
+    ]
+    assert daily["energy_p50_mwh"].iloc[0] == pytest.approx(first["p50_mw"].sum())
 
 
 def test_hourly_skill_joins_ours_rte_and_actual(built: dict) -> None:
@@ -146,5 +180,17 @@ def test_daily_skill_has_energy_and_rolling_mape_and_bias(built: dict) -> None:
     assert last["rte_bias_7d_mw"] == pytest.approx(0.02 * window.mean())
     d2 = daily[(daily["horizon_days"] == 2) & daily["measured_hours"].eq(24)]
     assert np.allclose(d2["mape_7d_pct"], 3.0)
+    # Daily MAPE: the error of each fully measured day's energy, averaged over the window.
+    assert np.allclose(d1[["daily_mape_7d_pct", "daily_mape_28d_pct"]], 1.0)
+    assert np.allclose(d1[["rte_daily_mape_7d_pct", "rte_daily_mape_28d_pct"]], 2.0)
+    assert np.allclose(d2["daily_mape_28d_pct"], 3.0)
+    days7 = energy[
+        (energy.index > pd.Timestamp(last["date_local"]) - pd.Timedelta(days=7))
+        & (energy.index <= pd.Timestamp(last["date_local"]))
+    ]
+    assert last["daily_bias_7d_mwh"] == pytest.approx(0.01 * days7.mean())
+    assert last["rte_daily_bias_28d_mwh"] == pytest.approx(
+        0.02 * energy.reindex(pd.to_datetime(d1["date_local"])).mean()
+    )
     unmeasured = daily[daily["measured_hours"] == 0]
     assert unmeasured["mape_pct"].isna().all() and unmeasured["energy_ape_pct"].isna().all()

@@ -5,7 +5,24 @@
     )
 }}
 -- Per local day and horizon: energy of ours, RTE's J-1 and the actual, the day's hourly MAPE
--- and bias, and the same over rolling 7 and 28 days (hour-weighted).
+-- and bias, the daily (energy) error of fully measured days, and all of them over rolling
+-- 7 and 28 calendar days: hourly measures weigh each measured hour, daily measures each
+-- fully measured day.
+{#- Every rolling measure: (name, unit, numerator, denominator), named <name>_<N>d_<unit>. #}
+{%- set measures = [
+    ('mape', 'pct', 'ape_sum', 'measured_hours'),
+    ('rte_mape', 'pct', 'rte_ape_sum', 'rte_measured_hours'),
+    ('bias', 'mw', 'error_sum', 'measured_hours'),
+    ('rte_bias', 'mw', 'rte_error_sum', 'rte_measured_hours'),
+    ('daily_mape', 'pct', 'energy_ape_pct', 'is_complete'),
+    ('rte_daily_mape', 'pct', 'rte_energy_ape_pct', 'is_rte_complete'),
+    ('daily_bias', 'mwh', 'energy_error_mwh', 'is_complete'),
+    ('rte_daily_bias', 'mwh', 'rte_energy_error_mwh', 'is_rte_complete'),
+] %}
+{%- set rolling = [] %}
+{%- for window in [7, 28] %}{% for measure in measures %}
+{%- do rolling.append((window,) + measure) %}
+{%- endfor %}{% endfor %}
 with
 
 hours as (
@@ -36,73 +53,67 @@ days as (
 
 ),
 
-rolling as (
+-- A day counts in the daily measures only when every forecast hour of it was measured.
+scored as (
 
     select
-        days.date_local,
-        days.horizon_days,
-        {%- for window in [7, 28] %}
-        sum(case when past.date_local > {{ dbt.dateadd('day', -window, 'days.date_local') }}
-            then past.ape_sum end)
-            / nullif(sum(case when past.date_local > {{ dbt.dateadd('day', -window, 'days.date_local') }}
-            then past.measured_hours end), 0) as mape_{{ window }}d_pct,
-        sum(case when past.date_local > {{ dbt.dateadd('day', -window, 'days.date_local') }}
-            then past.rte_ape_sum end)
-            / nullif(sum(case when past.date_local > {{ dbt.dateadd('day', -window, 'days.date_local') }}
-            then past.rte_measured_hours end), 0) as rte_mape_{{ window }}d_pct,
-        sum(case when past.date_local > {{ dbt.dateadd('day', -window, 'days.date_local') }}
-            then past.error_sum end)
-            / nullif(sum(case when past.date_local > {{ dbt.dateadd('day', -window, 'days.date_local') }}
-            then past.measured_hours end), 0) as bias_{{ window }}d_mw,
-        sum(case when past.date_local > {{ dbt.dateadd('day', -window, 'days.date_local') }}
-            then past.rte_error_sum end)
-            / nullif(sum(case when past.date_local > {{ dbt.dateadd('day', -window, 'days.date_local') }}
-            then past.rte_measured_hours end), 0) as rte_bias_{{ window }}d_mw
-        {{- ',' if not loop.last }}
-        {%- endfor %}
+        *,
+        {{ day_number('date_local') }} as day_number,
+        case
+            when measured_hours = forecast_hours and actual_energy_mwh > 0 then 1 else 0
+        end as is_complete,
+        case
+            when rte_measured_hours = forecast_hours and actual_energy_mwh > 0 then 1 else 0
+        end as is_rte_complete
     from days
-    inner join days as past
-        on past.horizon_days = days.horizon_days
-        and past.date_local <= days.date_local
-        and past.date_local > {{ dbt.dateadd('day', -28, 'days.date_local') }}
-    group by days.date_local, days.horizon_days
+
+),
+
+errors as (
+
+    select
+        *,
+        case when is_complete = 1
+            then forecast_energy_mwh - actual_energy_mwh
+        end as energy_error_mwh,
+        case when is_rte_complete = 1
+            then rte_j1_energy_mwh - actual_energy_mwh
+        end as rte_energy_error_mwh,
+        case when is_complete = 1
+            then 100 * abs(forecast_energy_mwh - actual_energy_mwh) / actual_energy_mwh
+        end as energy_ape_pct,
+        case when is_rte_complete = 1
+            then 100 * abs(rte_j1_energy_mwh - actual_energy_mwh) / actual_energy_mwh
+        end as rte_energy_ape_pct
+    from scored
 
 ),
 
 final as (
 
     select
-        days.date_local,
-        days.horizon_days,
-        days.model_version,
-        days.forecast_hours,
-        days.measured_hours,
-        days.forecast_energy_mwh,
-        days.rte_j1_energy_mwh,
-        days.actual_energy_mwh,
-        case when days.measured_hours = days.forecast_hours and days.actual_energy_mwh > 0
-            then 100 * abs(days.forecast_energy_mwh - days.actual_energy_mwh) / days.actual_energy_mwh
-        end as energy_ape_pct,
-        case when days.rte_measured_hours = days.forecast_hours and days.actual_energy_mwh > 0
-            then 100 * abs(days.rte_j1_energy_mwh - days.actual_energy_mwh) / days.actual_energy_mwh
-        end as rte_energy_ape_pct,
-        days.ape_sum / nullif(days.measured_hours, 0) as mape_pct,
-        days.rte_ape_sum / nullif(days.rte_measured_hours, 0) as rte_mape_pct,
-        days.error_sum / nullif(days.measured_hours, 0) as bias_mw,
-        days.rte_error_sum / nullif(days.rte_measured_hours, 0) as rte_bias_mw,
-        days.within_p10_p90_hours,
-        rolling.mape_7d_pct,
-        rolling.rte_mape_7d_pct,
-        rolling.bias_7d_mw,
-        rolling.rte_bias_7d_mw,
-        rolling.mape_28d_pct,
-        rolling.rte_mape_28d_pct,
-        rolling.bias_28d_mw,
-        rolling.rte_bias_28d_mw
-    from days
-    inner join rolling
-        on rolling.date_local = days.date_local
-        and rolling.horizon_days = days.horizon_days
+        date_local,
+        horizon_days,
+        model_version,
+        forecast_hours,
+        measured_hours,
+        forecast_energy_mwh,
+        rte_j1_energy_mwh,
+        actual_energy_mwh,
+        energy_ape_pct,
+        rte_energy_ape_pct,
+        energy_error_mwh,
+        rte_energy_error_mwh,
+        ape_sum / nullif(measured_hours, 0) as mape_pct,
+        rte_ape_sum / nullif(rte_measured_hours, 0) as rte_mape_pct,
+        error_sum / nullif(measured_hours, 0) as bias_mw,
+        rte_error_sum / nullif(rte_measured_hours, 0) as rte_bias_mw,
+        within_p10_p90_hours,
+        {%- for window, name, unit, numerator, denominator in rolling %}
+        {{ rolling_ratio(numerator, denominator, window, 'horizon_days') }}
+            as {{ name }}_{{ window }}d_{{ unit }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from errors
 
 )
 

@@ -1,0 +1,30 @@
+-- The daily energy of our forecast, renamed and typed.
+with
+
+source as (
+
+    select * from {{ forecast_source('consumption_daily', [
+        'issue_date', 'horizon_days', 'target_date', 'hours', 'energy_p10_mwh',
+        'energy_p50_mwh', 'energy_p90_mwh', 'peak_p50_mw', 'model_version', 'created_at',
+    ]) }}
+
+),
+
+renamed as (
+
+    select
+        cast(issue_date as date) as issued_on,
+        cast(horizon_days as {{ dbt.type_bigint() }}) as horizon_days,
+        cast(target_date as date) as date_local,
+        cast(hours as {{ dbt.type_bigint() }}) as hours,
+        cast(energy_p10_mwh as {{ type_double() }}) as energy_p10_mwh,
+        cast(energy_p50_mwh as {{ type_double() }}) as energy_p50_mwh,
+        cast(energy_p90_mwh as {{ type_double() }}) as energy_p90_mwh,
+        cast(peak_p50_mw as {{ type_double() }}) as peak_p50_mw,
+        cast(model_version as {{ dbt.type_string() }}) as model_version,
+        cast(created_at as {{ dbt.type_timestamp() }}) as created_at
+    from source
+
+)
+
+select * from renamed
