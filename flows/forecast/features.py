@@ -484,6 +484,16 @@ def _value_at(series: pd.Series, times: pd.Series, known_until: pd.Series) -> np
     return values
 
 
+def _holiday_count(last_days: pd.Series, span: int) -> np.ndarray:
+    """Public holidays and bridge days among the `span` days ending on each given day."""
+    wanted = pd.DatetimeIndex(last_days.unique())
+    cal = pd.date_range(wanted.min() - span * DAY, wanted.max())
+    flags = holiday_flags(cal)
+    off = ((flags["is_holiday"] + flags["is_bridge"]) > 0).astype(int)
+    count = off.rolling(span, min_periods=1).sum()
+    return count.reindex(pd.DatetimeIndex(last_days)).to_numpy(dtype=float)
+
+
 def lag_features(grid: pd.DataFrame, consumption: pd.DataFrame, cfg: FeatureConfig) -> pd.DataFrame:
     """Consumption lags known at issue time for each (issue day, horizon, target hour) row."""
     series = _hourly_series(consumption)
@@ -499,6 +509,9 @@ def lag_features(grid: pd.DataFrame, consumption: pd.DataFrame, cfg: FeatureConf
     out["lag_week"] = _value_at(series, t - 7 * DAY, known_until)
     out["lag_day_before_issue"] = _value_at(series, t - (h + 1) * DAY, known_until)
     out["lag_last_known"] = _value_at(series, known_until, known_until)
+    # A holiday among the lagged days makes their levels misleading: say so.
+    out["lag_week_was_holiday"] = _holiday_count(grid["target_date"] - 7 * DAY, 1)
+    out["lag_week_holidays"] = _holiday_count(issue - DAY, 7)
 
     daily = _daily_stats(series, cfg)
     by_issue = pd.DataFrame(index=pd.DatetimeIndex(issue.unique()).astype("datetime64[us]"))
@@ -551,6 +564,8 @@ def build_features(
     out = out.merge(lagday, on="issue_date", how="left")
     out["t_mean_week"] = weekly.reindex(out["issue_date"]).to_numpy()
     out["t_smooth_delta_d1"] = out["t_smooth"] - out["t_smooth_d1"]
+    # A wide gap between night and afternoon means clear skies: sun lights and warms rooms.
+    out["t_range"] = out["t_max"] - out["t_min"]
     # Buildings answer the last days' weather too: the two days before the target.
     for k in (1, 2):
         before = view[["issue_date", "date", "t_mean"]].rename(columns={"t_mean": f"t_mean_t{k}"})

@@ -125,6 +125,20 @@ def test_sun_times_and_dusk_follow_the_season_and_daylight_saving(feature_cfg) -
     )
 
 
+def test_lags_say_when_their_days_were_holidays(consumption, temps, feature_cfg) -> None:
+    # Issued on 2020-05-07 for 05-08 (a holiday): a week before the target is 1 May.
+    features = build_features(
+        [date(2020, 5, 7), date(2020, 5, 20)], consumption, temps, feature_cfg
+    )
+    day1 = features[(features["horizon"] == 1) & (features["issue_date"] == "2020-05-07")]
+    assert (day1["lag_week_was_holiday"] == 1).all()
+    assert (day1["lag_week_holidays"] == 1).all()  # 1 May among 30 April .. 6 May
+    later = features[(features["horizon"] == 1) & (features["issue_date"] == "2020-05-20")]
+    # Ascension (21 May) is the target itself, not a lagged day; 8 May is 12 days before.
+    assert (later["lag_week_was_holiday"] == 0).all() and (later["lag_week_holidays"] == 0).all()
+    assert (features["t_range"] == features["t_max"] - features["t_min"]).all()
+
+
 def test_temperature_view_weights_smooths_and_gives_degrees(temps, feature_cfg) -> None:
     view = temperature_view(temps, [ISSUE], feature_cfg)
     assert len(view) == feature_cfg.warmup_days + feature_cfg.horizon_days + 1
