@@ -13,7 +13,8 @@ against one training, and what prediction costs as history grows.
     correction over the adaptation window, write) with 1 year and with 8 years of synthetic
     history in DuckDB, side by side (ratio goal <= 1.2); and the training time on 8 years.
 
-Last line: `BENCH predict history_ratio=<8y/1y> mape_hourly_model=... ...`.
+Last line: `BENCH predict history_ratio=<8y/1y> mape_hourly_model=... ...`. While iterating on
+accuracy, `BENCH_PREDICT_PARTS=accuracy` runs (a) only (its BENCH line then lacks the cost fields).
 """
 
 from __future__ import annotations
@@ -108,6 +109,18 @@ def run_backtest(start: date, end: date) -> tuple[BacktestResult, float]:
     return result, time.perf_counter() - tick
 
 
+def monthly_table(hourly: pd.DataFrame) -> str:
+    """Hourly MAPE per target month of the model and of RTE's J-1, as printable lines."""
+    names = [n for n in ("model", "rte_j1") if n in hourly.columns]
+    ape = hourly[names].sub(hourly["actual"], axis=0).abs().div(hourly["actual"], axis=0) * 100
+    month = pd.to_datetime(hourly["target_date"]).dt.strftime("%m")
+    table = ape.groupby(month.to_numpy()).mean()
+    lines = ["    hourly MAPE per month: " + " ".join(f"{m:>5}" for m in table.index)]
+    for name in names:
+        lines.append(f"    {name:21}" + " ".join(f"{v:5.2f}" for v in table[name]))
+    return "\n".join(lines)
+
+
 def accuracy() -> dict[str, float]:
     """Backtest 2019 on the real samples, scored with RTE's J-1 on the same hours."""
     result, elapsed = run_backtest(date(2019, 1, 1), date(2019, 12, 31))
@@ -125,6 +138,7 @@ def accuracy() -> dict[str, float]:
         + ", ".join(f"{k} {v:.1f} %" for k, v in shares.items())
     )
     print(f"    P10-P90 coverage {cover:.1%} (nominal 80 %)")
+    print(monthly_table(hourly))
     model = result.metrics["hourly"]["model"]["mape"]
     rte = result.metrics["hourly"].get("rte_j1", {}).get("mape", float("nan"))
     print(f"    model / RTE J-1 hourly: {model / rte:.3f} (goal <= 0.9)")
@@ -290,12 +304,13 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     for key in [k for k in os.environ if k.startswith("AGGREGAT_")]:
         del os.environ[key]
-    acc = accuracy() if SAMPLES.is_dir() else {}
-    bt = backtest_cost() if SAMPLES.is_dir() else {}
-    if not acc:
+    parts = os.environ.get("BENCH_PREDICT_PARTS", "accuracy,backtest_cost,cost").split(",")
+    acc = accuracy() if SAMPLES.is_dir() and "accuracy" in parts else {}
+    bt = backtest_cost() if SAMPLES.is_dir() and "backtest_cost" in parts else {}
+    if not SAMPLES.is_dir():
         print(f"(a, b) accuracy and backtest cost skipped: samples not found at {SAMPLES}")
-    c = cost()
-    fields = {"history_ratio": f"{c['history_ratio']:.2f}"}
+    c = cost() if "cost" in parts else {}
+    fields = {"history_ratio": f"{c['history_ratio']:.2f}"} if c else {}
     for key in ("hourly_model", "hourly_rte_j1", "daily_model", "daily_rte_j1"):
         if key in acc:
             fields[f"mape_{key}"] = f"{acc[key]:.2f}"
@@ -315,12 +330,13 @@ def main() -> None:
     ):
         if key in acc:
             fields[f"mape_{key}"] = f"{acc[key]:.2f}"
-    fields.update(
-        predict_1y_s=f"{c['predict_1y_s']:.3f}",
-        predict_8y_s=f"{c['predict_8y_s']:.3f}",
-        train_8y_s=f"{c['train_8y_s']:.1f}",
-        train_rows_8y=str(c["train_rows_8y"]),
-    )
+    if c:
+        fields.update(
+            predict_1y_s=f"{c['predict_1y_s']:.3f}",
+            predict_8y_s=f"{c['predict_8y_s']:.3f}",
+            train_8y_s=f"{c['train_8y_s']:.1f}",
+            train_rows_8y=str(c["train_rows_8y"]),
+        )
     if acc:
         fields["backtest_retrains"] = str(acc["retrains"])
         fields["backtest_s"] = f"{acc['backtest_s']:.0f}"

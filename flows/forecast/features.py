@@ -19,20 +19,21 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import Any, TypeVar
 
 import holidays
 import numpy as np
 import pandas as pd
+from vacances_scolaires_france import SchoolHolidayDates, UnsupportedYearException
 
 from flows.errors import FeatureError
 from flows.regions import NATIONAL_CODE, REGIONS, population_weights
+from flows.settings import Settings
 
-if TYPE_CHECKING:
-    from flows.settings import Settings
+T = TypeVar("T")
 
 # Bump when the meaning of a feature changes: models of another version are refused.
-FEATURE_SET_VERSION = 2
+FEATURE_SET_VERSION = 3
 
 REGION_CODES = tuple(r.code for r in REGIONS)
 WEATHER_COLUMNS = ("t2m_c", "rh2m_pct", "wind10m_ms", "ssrd_wh_m2", "tcc_pct", "precip_mm")
@@ -40,36 +41,54 @@ HOUR = pd.Timedelta(hours=1)
 DAY = pd.Timedelta(days=1)
 
 
+def setting_default(name: str) -> Any:
+    """The default of a Settings field: configs take their defaults from this one place."""
+    return Settings.model_fields[name].default
+
+
+def configured(cls: type[T], settings: Settings, fields: dict[str, str]) -> T:
+    """An instance of a config dataclass whose fields are read from the named settings."""
+    return cls(**{field: getattr(settings, name) for field, name in fields.items()})
+
+
+# FeatureConfig field -> the Settings field it comes from.
+FEATURE_SETTINGS = {
+    "timezone": "forecast_timezone",
+    "issue_hour_local": "forecast_issue_hour_local",
+    "horizon_days": "forecast_horizon_days",
+    "consumption_delay_hours": "forecast_consumption_delay_hours",
+    "warmup_days": "forecast_temperature_warmup_days",
+    "smoothing_alpha": "forecast_smoothing_alpha",
+    "heating_base_c": "forecast_heating_base_c",
+    "cooling_base_c": "forecast_cooling_base_c",
+    "regional_temperatures": "forecast_regional_temperatures",
+    "max_temperature_gap_days": "forecast_temperature_max_gap_days",
+}
+
+
+def _from(name: str) -> Any:
+    return setting_default(FEATURE_SETTINGS[name])
+
+
 @dataclass(frozen=True)
 class FeatureConfig:
     """What features depend on: issue time, horizon, smoothing and degree-day bases."""
 
-    timezone: str = "Europe/Paris"
-    issue_hour_local: int = 10
-    horizon_days: int = 2
-    consumption_delay_hours: int = 1
-    warmup_days: int = 7
-    smoothing_alpha: float = 0.3
-    heating_base_c: float = 15.0
-    cooling_base_c: float = 20.0
-    regional_temperatures: bool = True
-    max_temperature_gap_days: int = 3
+    timezone: str = _from("timezone")
+    issue_hour_local: int = _from("issue_hour_local")
+    horizon_days: int = _from("horizon_days")
+    consumption_delay_hours: int = _from("consumption_delay_hours")
+    warmup_days: int = _from("warmup_days")
+    smoothing_alpha: float = _from("smoothing_alpha")
+    heating_base_c: float = _from("heating_base_c")
+    cooling_base_c: float = _from("cooling_base_c")
+    regional_temperatures: bool = _from("regional_temperatures")
+    max_temperature_gap_days: int = _from("max_temperature_gap_days")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> FeatureConfig:
         """The feature configuration named by the settings' forecasting section."""
-        return cls(
-            timezone=settings.forecast_timezone,
-            issue_hour_local=settings.forecast_issue_hour_local,
-            horizon_days=settings.forecast_horizon_days,
-            consumption_delay_hours=settings.forecast_consumption_delay_hours,
-            warmup_days=settings.forecast_temperature_warmup_days,
-            smoothing_alpha=settings.forecast_smoothing_alpha,
-            heating_base_c=settings.forecast_heating_base_c,
-            cooling_base_c=settings.forecast_cooling_base_c,
-            regional_temperatures=settings.forecast_regional_temperatures,
-            max_temperature_gap_days=settings.forecast_temperature_max_gap_days,
-        )
+        return configured(cls, settings, FEATURE_SETTINGS)
 
     @property
     def last_known_local_hour(self) -> int:
@@ -171,8 +190,76 @@ def holiday_flags(day_index: pd.DatetimeIndex) -> pd.DataFrame:
     ).astype(int)
 
 
+@lru_cache(maxsize=1)
+def _school_calendar() -> SchoolHolidayDates:
+    return SchoolHolidayDates()  # the package ships its dates: no network
+
+
+# Pupils per school-holiday zone (A, B, C), rounded shares of metropolitan France: the
+# national share on holiday is what moves the load (families away, schools unheated).
+SCHOOL_ZONE_WEIGHTS = {"A": 0.30, "B": 0.37, "C": 0.33}
+
+
+def school_holiday_flags(day_index: pd.DatetimeIndex) -> pd.DataFrame:
+    """Per day: school holidays in zones A, B and C, and the pupil-weighted national share."""
+    cal = _school_calendar()
+    out = pd.DataFrame(index=day_index)
+    for zone in SCHOOL_ZONE_WEIGHTS:
+        try:
+            flags = [cal.is_holiday_for_zone(d.date(), zone) for d in day_index]
+        except UnsupportedYearException as exc:
+            raise FeatureError(
+                f"school holidays: vacances-scolaires-france has no dates for {exc};"
+                " upgrade the package"
+            ) from exc
+        out[f"school_holiday_{zone.lower()}"] = np.array(flags, dtype=int)
+    out["school_holiday_share"] = sum(
+        w * out[f"school_holiday_{z.lower()}"] for z, w in SCHOOL_ZONE_WEIGHTS.items()
+    )
+    return out
+
+
+# Where the sun is reckoned for the whole country: near the population's centre of mass.
+SUN_LATITUDE, SUN_LONGITUDE = 46.8, 2.6
+
+
+def sun_times_utc(day_index: pd.DatetimeIndex) -> pd.DataFrame:
+    """Sunrise and sunset (hours after midnight UTC) per day, from the solar declination.
+
+    The usual low-precision almanac formulas (a minute or two off): lighting load follows
+    dusk, and dusk moves by almost two hours between March and June.
+    """
+    doy = day_index.dayofyear.to_numpy()
+    gamma = 2 * np.pi / 365 * (doy - 1)
+    decl = (
+        0.006918
+        - 0.399912 * np.cos(gamma)
+        + 0.070257 * np.sin(gamma)
+        - 0.006758 * np.cos(2 * gamma)
+        + 0.000907 * np.sin(2 * gamma)
+    )
+    eqtime = 229.18 * (
+        0.000075
+        + 0.001868 * np.cos(gamma)
+        - 0.032077 * np.sin(gamma)
+        - 0.014615 * np.cos(2 * gamma)
+        - 0.040849 * np.sin(2 * gamma)
+    )
+    lat = np.radians(SUN_LATITUDE)
+    # Sun's centre 0.833 degrees below the horizon: refraction and the disc's radius.
+    cos_ha = (np.cos(np.radians(90.833)) - np.sin(lat) * np.sin(decl)) / (
+        np.cos(lat) * np.cos(decl)
+    )
+    half_day = np.degrees(np.arccos(np.clip(cos_ha, -1, 1))) * 4  # minutes
+    noon = 720 - 4 * SUN_LONGITUDE - eqtime
+    return pd.DataFrame(
+        {"sunrise_utc": (noon - half_day) / 60, "sunset_utc": (noon + half_day) / 60},
+        index=day_index,
+    )
+
+
 def calendar_features(hours_utc: pd.Series, cfg: FeatureConfig) -> pd.DataFrame:
-    """Local hour, weekday, season, holidays, bridges, Christmas period, DST days."""
+    """Local hour, weekday, season, holidays, bridges, Christmas, DST, school holidays, dusk."""
     local = pd.DatetimeIndex(hours_utc).tz_localize("UTC").tz_convert(cfg.timezone)
     local_day = local.tz_localize(None).normalize()
     doy = local.dayofyear.to_numpy()
@@ -190,7 +277,21 @@ def calendar_features(hours_utc: pd.Series, cfg: FeatureConfig) -> pd.DataFrame:
     starts = unique_days.tz_localize(cfg.timezone)
     ends = (unique_days + DAY).tz_localize(cfg.timezone)
     flags["is_dst_day"] = ((ends - starts) != DAY).astype(int)
+    flags = flags.join(school_holiday_flags(unique_days))
+    sun = sun_times_utc(unique_days)
+    # Local clock hours of dawn and dusk: daylight saving moves them, and the load with them.
+    noon = (unique_days + 12 * HOUR).tz_localize(cfg.timezone).tz_convert("UTC")
+    offset = (noon.tz_localize(None) - unique_days) / HOUR - 12
+    flags["sunrise_local"] = sun["sunrise_utc"].to_numpy() - offset
+    flags["sunset_local"] = sun["sunset_utc"].to_numpy() - offset
     out = out.join(flags.reindex(local_day).reset_index(drop=True))
+    # A public holiday's load looks like a Sunday's: give the trees three years of Sundays to
+    # learn it from instead of some thirty holidays.
+    out["day_type"] = np.where(out["is_holiday"] == 1, 6, out["weekday"])
+    # Hours between the target hour's middle and dusk/dawn: lights go on around them.
+    mid = out["hour_local"] + 0.5
+    out["after_sunset"] = mid - out["sunset_local"]
+    out["after_sunrise"] = mid - out["sunrise_local"]
     return out
 
 
@@ -293,6 +394,15 @@ def _in_long_hole(missing: pd.DataFrame, max_gap_days: int) -> pd.DataFrame:
     )
 
 
+def _exp_smooth(raw: np.ndarray, alpha: float) -> np.ndarray:
+    """Exponential smoothing along each row (one issue day's window), NaN propagating."""
+    smooth = np.empty_like(raw)
+    smooth[:, 0] = raw[:, 0]
+    for j in range(1, raw.shape[1]):
+        smooth[:, j] = alpha * raw[:, j] + (1 - alpha) * smooth[:, j - 1]
+    return smooth
+
+
 def temperature_view(temps: pd.DataFrame, issue_days: Iterable, cfg: FeatureConfig) -> pd.DataFrame:
     """Daily national temperatures as known on each issue day, for D-warmup .. D+H, smoothed.
 
@@ -321,14 +431,12 @@ def temperature_view(temps: pd.DataFrame, issue_days: Iterable, cfg: FeatureConf
         nat = national_daily(temps, ["date"])
         view = grid.merge(nat, on="date", how="left")
     # Exponential smoothing within each issue day's window, NaN propagating forward.
-    n = len(offsets)
-    raw = view["t_mean"].to_numpy().reshape(len(issues), n)
-    smooth = np.empty_like(raw)
-    smooth[:, 0] = raw[:, 0]
-    a = cfg.smoothing_alpha
-    for j in range(1, n):
-        smooth[:, j] = a * raw[:, j] + (1 - a) * smooth[:, j - 1]
+    raw = view["t_mean"].to_numpy().reshape(len(issues), len(offsets))
+    smooth = _exp_smooth(raw, cfg.smoothing_alpha)
     view["t_smooth"] = smooth.reshape(-1)
+    # Buildings of different inertia: a fast and a slow time constant beside the main one.
+    for name, alpha in (("t_smooth_fast", 0.6), ("t_smooth_slow", 0.12)):
+        view[name] = _exp_smooth(raw, alpha).reshape(-1)
     view["hdd"] = np.maximum(cfg.heating_base_c - view["t_smooth"], 0.0).where(
         view["t_smooth"].notna()
     )
@@ -388,6 +496,16 @@ def _value_at(series: pd.Series, times: pd.Series, known_until: pd.Series) -> np
     return values
 
 
+def _holiday_count(last_days: pd.Series, span: int) -> np.ndarray:
+    """Public holidays and bridge days among the `span` days ending on each given day."""
+    wanted = pd.DatetimeIndex(last_days.unique())
+    cal = pd.date_range(wanted.min() - span * DAY, wanted.max())
+    flags = holiday_flags(cal)
+    off = ((flags["is_holiday"] + flags["is_bridge"]) > 0).astype(int)
+    count = off.rolling(span, min_periods=1).sum()
+    return count.reindex(pd.DatetimeIndex(last_days)).to_numpy(dtype=float)
+
+
 def lag_features(grid: pd.DataFrame, consumption: pd.DataFrame, cfg: FeatureConfig) -> pd.DataFrame:
     """Consumption lags known at issue time for each (issue day, horizon, target hour) row."""
     series = _hourly_series(consumption)
@@ -403,6 +521,9 @@ def lag_features(grid: pd.DataFrame, consumption: pd.DataFrame, cfg: FeatureConf
     out["lag_week"] = _value_at(series, t - 7 * DAY, known_until)
     out["lag_day_before_issue"] = _value_at(series, t - (h + 1) * DAY, known_until)
     out["lag_last_known"] = _value_at(series, known_until, known_until)
+    # A holiday among the lagged days makes their levels misleading: say so.
+    out["lag_week_was_holiday"] = _holiday_count(grid["target_date"] - 7 * DAY, 1)
+    out["lag_week_holidays"] = _holiday_count(issue - DAY, 7)
 
     daily = _daily_stats(series, cfg)
     by_issue = pd.DataFrame(index=pd.DatetimeIndex(issue.unique()).astype("datetime64[us]"))
@@ -455,6 +576,8 @@ def build_features(
     out = out.merge(lagday, on="issue_date", how="left")
     out["t_mean_week"] = weekly.reindex(out["issue_date"]).to_numpy()
     out["t_smooth_delta_d1"] = out["t_smooth"] - out["t_smooth_d1"]
+    # A wide gap between night and afternoon means clear skies: sun lights and warms rooms.
+    out["t_range"] = out["t_max"] - out["t_min"]
     # Buildings answer the last days' weather too: the two days before the target.
     for k in (1, 2):
         before = view[["issue_date", "date", "t_mean"]].rename(columns={"t_mean": f"t_mean_t{k}"})
@@ -494,8 +617,9 @@ def _touches_filled(rows: pd.DataFrame, filled: pd.DatetimeIndex, warmup_days: i
 
 
 KEY_COLUMNS = ("issue_date", "horizon", "target_date", "hour_utc")
-# Columns of a feature frame that describe rows but are not model inputs.
-FLAG_COLUMNS = ("temperature_filled",)
+# Columns of a feature frame that describe rows but are not model inputs (the calendar
+# weekday: models read `day_type`, where holidays count as Sundays).
+FLAG_COLUMNS = ("temperature_filled", "weekday")
 
 
 def feature_names(features: pd.DataFrame) -> list[str]:

@@ -9,20 +9,18 @@ predicts consumption in MW. Their errors differ, which is what the online aggreg
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
 from flows.errors import ModelError
-from flows.settings import FORECAST_EXPERTS
+from flows.forecast.features import configured, setting_default
+from flows.settings import Settings
 
-if TYPE_CHECKING:
-    from flows.settings import Settings
-
-CATEGORICAL = ("hour_local", "weekday")
+CATEGORICAL = ("hour_local", "day_type")
 
 
 def _is_lag(name: str) -> bool:
@@ -70,38 +68,47 @@ EXPERTS: dict[str, Expert] = {
 FALLBACK_EXPERT = "gbm_calendar"
 
 
+# ModelConfig field -> the Settings field it comes from.
+MODEL_SETTINGS = {
+    "quantiles": "forecast_quantiles",
+    "p50_objective": "forecast_p50_objective",
+    "num_boost_round": "forecast_num_boost_round",
+    "learning_rate": "forecast_learning_rate",
+    "num_leaves": "forecast_num_leaves",
+    "min_data_in_leaf": "forecast_min_data_in_leaf",
+    "feature_fraction": "forecast_feature_fraction",
+    "lambda_l2": "forecast_lambda_l2",
+    "num_threads": "forecast_num_threads",
+    "seed": "forecast_seed",
+    "experts": "forecast_experts",
+}
+
+
+def _from(name: str) -> Any:
+    return setting_default(MODEL_SETTINGS[name])
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """Hyper-parameters, the experts to fit and the band's quantiles."""
 
-    quantiles: tuple[float, ...] = (0.1, 0.5, 0.9)
-    p50_objective: str = "l2"
-    num_boost_round: int = 600
-    learning_rate: float = 0.05
-    num_leaves: int = 31
-    min_data_in_leaf: int = 40
-    feature_fraction: float = 0.9
-    lambda_l2: float = 1.0
-    num_threads: int = 2
-    seed: int = 42
-    experts: tuple[str, ...] = FORECAST_EXPERTS
+    quantiles: tuple[float, ...] = _from("quantiles")
+    p50_objective: str = _from("p50_objective")
+    num_boost_round: int = _from("num_boost_round")
+    learning_rate: float = _from("learning_rate")
+    num_leaves: int = _from("num_leaves")
+    min_data_in_leaf: int = _from("min_data_in_leaf")
+    feature_fraction: float = _from("feature_fraction")
+    lambda_l2: float = _from("lambda_l2")
+    num_threads: int = _from("num_threads")
+    seed: int = _from("seed")
+    experts: tuple[str, ...] = _from("experts")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ModelConfig:
         """The model configuration named by the settings' forecasting section."""
-        return cls(
-            quantiles=tuple(settings.forecast_quantiles),
-            p50_objective=settings.forecast_p50_objective,
-            num_boost_round=settings.forecast_num_boost_round,
-            learning_rate=settings.forecast_learning_rate,
-            num_leaves=settings.forecast_num_leaves,
-            min_data_in_leaf=settings.forecast_min_data_in_leaf,
-            feature_fraction=settings.forecast_feature_fraction,
-            lambda_l2=settings.forecast_lambda_l2,
-            num_threads=settings.forecast_num_threads,
-            seed=settings.forecast_seed,
-            experts=tuple(settings.forecast_experts),
-        )
+        cfg = configured(cls, settings, MODEL_SETTINGS)
+        return replace(cfg, quantiles=tuple(cfg.quantiles), experts=tuple(cfg.experts))
 
     def params(self, expert: Expert) -> dict:
         """LightGBM parameters of one expert's booster."""

@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from flows.forecast.features import FeatureConfig, setting_default
+
 if TYPE_CHECKING:
-    from flows.forecast.features import FeatureConfig
     from flows.forecast.model import ModelConfig
     from flows.settings import Settings
 
@@ -32,15 +33,16 @@ HOURS = 24
 class OnlineConfig:
     """Hyper-parameters of the adaptation (chosen on 2018, checked on the 2019 backtest)."""
 
-    known_hours: int = 9  # local hours 00..08 of the issue day are published by 10:00
-    rho: float = 0.9  # damping of yesterday's residual profile
-    q_share: float = 0.2  # share of the residual covariance that is day-to-day drift
+    # Local hours 00..08 of the issue day are published by 10:00.
+    known_hours: int = FeatureConfig().last_known_local_hour + 1
+    rho: float = setting_default("forecast_kalman_rho")  # damping of the last day's profile
+    q_share: float = setting_default("forecast_kalman_drift_share")  # of it, daily drift
     covariance_days: int = 120  # days of known residuals that estimate the covariance
     prior_std: float = 0.02  # residual std assumed before enough days are known
-    eta: float = 0.005  # learning rate of the aggregation, per percentage point of error
+    eta: float = setting_default("forecast_aggregation_eta")  # per percentage point of error
     band_days: int = 56  # days of known residuals that calibrate the band
-    band_low: float = 0.1
-    band_high: float = 0.9
+    band_low: float = min(setting_default("forecast_quantiles"))
+    band_high: float = max(setting_default("forecast_quantiles"))
 
     @classmethod
     def for_features(cls, features: FeatureConfig, model: ModelConfig) -> OnlineConfig:
@@ -54,7 +56,6 @@ class OnlineConfig:
     @classmethod
     def from_settings(cls, settings: Settings) -> OnlineConfig:
         """The adaptation named by the settings' forecasting section."""
-        from flows.forecast.features import FeatureConfig
         from flows.forecast.model import ModelConfig
 
         base = cls.for_features(
@@ -158,10 +159,34 @@ def kalman_corrections(residuals: pd.DataFrame, cfg: OnlineConfig) -> pd.DataFra
     return pd.DataFrame(out, index=residuals.index, columns=residuals.columns)
 
 
-def adapt(forecast: pd.DataFrame, actual: pd.DataFrame, cfg: OnlineConfig) -> pd.DataFrame:
-    """An expert's day x hour forecast corrected by the filter on its own residuals."""
+def adapt(
+    forecast: pd.DataFrame,
+    actual: pd.DataFrame,
+    cfg: OnlineConfig,
+    unusual: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """An expert's day x hour forecast corrected by the filter on its own residuals.
+
+    Days flagged `unusual` (holidays, bridges, Christmas week) feed the filter nothing: their
+    errors say how the model misreads that day, not how the next ordinary day will go.
+    """
     residuals = (actual - forecast) / forecast
+    if unusual is not None:
+        residuals[unusual] = np.nan
     return forecast * (1 + kalman_corrections(residuals, cfg).fillna(0.0))
+
+
+UNUSUAL_DAY_FLAGS = ("is_holiday", "is_bridge", "is_christmas")
+
+
+def unusual_days(hourly: pd.DataFrame, index: pd.DatetimeIndex, timezone: str) -> np.ndarray:
+    """Per day of `index`: does any calendar flag of UNUSUAL_DAY_FLAGS mark it (False if absent)."""
+    flags = [c for c in UNUSUAL_DAY_FLAGS if c in hourly.columns]
+    if not flags:
+        return np.zeros(len(index), dtype=bool)
+    frame = hourly[["hour_utc", "target_date"]].assign(flag=hourly[flags].max(axis=1))
+    matrix = day_matrix(frame, "flag", timezone).reindex(index)
+    return (matrix.max(axis=1).fillna(0) > 0).to_numpy()
 
 
 def aggregate(
@@ -245,8 +270,11 @@ def online_forecast(
     known at their issue time. `fallback_reason` names why weather is missing, when known.
     """
     actual = day_matrix(hourly, "actual", timezone)
+    unusual = unusual_days(hourly, actual.index, timezone)
     adapted = {
-        e: adapt(day_matrix(hourly, f"{e}_mw", timezone).reindex(actual.index), actual, cfg)
+        e: adapt(
+            day_matrix(hourly, f"{e}_mw", timezone).reindex(actual.index), actual, cfg, unusual
+        )
         for e in experts
     }
     panel, _ = aggregate(adapted, actual, cfg)
@@ -254,7 +282,10 @@ def online_forecast(
     who = pd.DataFrame(np.where(panel.notna(), PANEL, ""), index=panel.index, columns=panel.columns)
     if fallback is not None:
         fb = adapt(
-            day_matrix(hourly, f"{fallback}_mw", timezone).reindex(actual.index), actual, cfg
+            day_matrix(hourly, f"{fallback}_mw", timezone).reindex(actual.index),
+            actual,
+            cfg,
+            unusual,
         )
         use = p50.isna() & fb.notna()
         p50 = p50.mask(use, fb)

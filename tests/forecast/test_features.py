@@ -19,6 +19,8 @@ from flows.forecast.features import (
     issue_time_utc,
     last_known_hour_utc,
     require_complete,
+    school_holiday_flags,
+    sun_times_utc,
     target_grid,
     temperature_view,
 )
@@ -78,6 +80,63 @@ def test_calendar_features_use_local_time(feature_cfg: FeatureConfig) -> None:
     assert cal["weekday"].tolist() == [6, 6, 3]  # 2020-07-02 local is a Thursday
     assert cal["is_holiday"].tolist() == [1, 0, 0]
     assert cal["is_dst_day"].tolist() == [0, 1, 0]
+
+
+def test_holidays_count_as_sundays_for_the_models(feature_cfg: FeatureConfig) -> None:
+    hours = pd.Series(pd.to_datetime(["2019-05-01 10:00", "2019-05-02 10:00", "2019-05-05 10:00"]))
+    cal = calendar_features(hours, feature_cfg)
+    assert cal["weekday"].tolist() == [2, 3, 6]
+    assert cal["day_type"].tolist() == [6, 3, 6]  # 1 May: a Wednesday, loaded like a Sunday
+    assert "weekday" not in feature_names(cal) and "day_type" in feature_names(cal)
+
+
+def test_school_holidays_per_zone_and_national_share() -> None:
+    index = pd.DatetimeIndex(["2019-04-08", "2019-04-15", "2019-04-29", "2019-05-14"])
+    flags = school_holiday_flags(index)
+    # Spring 2019: zone B from 6 April, A from 13 April, C from 20 April (two weeks each).
+    assert flags[["school_holiday_a", "school_holiday_b", "school_holiday_c"]].values.tolist() == [
+        [0, 1, 0],
+        [1, 1, 0],
+        [0, 0, 1],
+        [0, 0, 0],
+    ]
+    assert flags["school_holiday_share"].iloc[1] > flags["school_holiday_share"].iloc[0] > 0
+    assert flags["school_holiday_share"].iloc[3] == 0
+
+
+def test_school_holidays_beyond_the_package_dates_are_a_clear_error() -> None:
+    with pytest.raises(FeatureError, match="vacances-scolaires-france"):
+        school_holiday_flags(pd.DatetimeIndex(["2199-01-05"]))
+
+
+def test_sun_times_and_dusk_follow_the_season_and_daylight_saving(feature_cfg) -> None:
+    sun = sun_times_utc(pd.DatetimeIndex(["2019-03-20", "2019-06-21", "2019-12-21"]))
+    day_length = sun["sunset_utc"] - sun["sunrise_utc"]
+    # About 12 h at the equinox, 15.8 h and 8.4 h at the solstices, at 46.8 N.
+    assert day_length.iloc[0] == pytest.approx(12.1, abs=0.2)
+    assert day_length.iloc[1] == pytest.approx(15.8, abs=0.2)
+    assert day_length.iloc[2] == pytest.approx(8.5, abs=0.2)
+    hours = pd.Series(pd.to_datetime(["2019-03-30 17:00", "2019-04-01 17:00"]))
+    cal = calendar_features(hours, feature_cfg)
+    # The clocks go forward on 31 March: dusk jumps an hour later in local time.
+    assert cal["sunset_local"].diff().iloc[1] == pytest.approx(1.05, abs=0.05)
+    assert cal["after_sunset"].tolist() == pytest.approx(
+        (cal["hour_local"] + 0.5 - cal["sunset_local"]).tolist()
+    )
+
+
+def test_lags_say_when_their_days_were_holidays(consumption, temps, feature_cfg) -> None:
+    # Issued on 2020-05-07 for 05-08 (a holiday): a week before the target is 1 May.
+    features = build_features(
+        [date(2020, 5, 7), date(2020, 5, 20)], consumption, temps, feature_cfg
+    )
+    day1 = features[(features["horizon"] == 1) & (features["issue_date"] == "2020-05-07")]
+    assert (day1["lag_week_was_holiday"] == 1).all()
+    assert (day1["lag_week_holidays"] == 1).all()  # 1 May among 30 April .. 6 May
+    later = features[(features["horizon"] == 1) & (features["issue_date"] == "2020-05-20")]
+    # Ascension (21 May) is the target itself, not a lagged day; 8 May is 12 days before.
+    assert (later["lag_week_was_holiday"] == 0).all() and (later["lag_week_holidays"] == 0).all()
+    assert (features["t_range"] == features["t_max"] - features["t_min"]).all()
 
 
 def test_temperature_view_weights_smooths_and_gives_degrees(temps, feature_cfg) -> None:

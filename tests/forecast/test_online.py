@@ -55,6 +55,21 @@ def test_adaptation_removes_a_persistent_bias() -> None:
     assert after < before / 3
 
 
+def test_an_unusual_day_teaches_the_correction_nothing() -> None:
+    truth = _truth()
+    forecast = truth * 1.0
+    forecast.iloc[70] *= 1.06  # the model misreads a holiday badly
+    unusual = np.zeros(len(DAYS), dtype=bool)
+    unusual[70] = True
+    naive = adapt(forecast, truth, OnlineConfig())
+    careful = adapt(forecast, truth, OnlineConfig(), unusual)
+    after = slice(71, 75)
+    err = lambda f: ((f - truth).abs() / truth).iloc[after].to_numpy().mean()  # noqa: E731
+    # Carried over, the holiday's error would spoil the ordinary days after it.
+    assert err(careful) < err(naive) / 3
+    pd.testing.assert_frame_equal(careful.iloc[:71], naive.iloc[:71])
+
+
 def test_aggregation_leans_to_the_better_expert_and_skips_missing_ones() -> None:
     truth = _truth()
     good, bad = truth * 1.002, truth * 1.05
