@@ -29,12 +29,6 @@ renamed as (
         cast(created_at as {{ dbt.type_timestamp() }}) as created_at
     from source
 
-),
-
-final as (
-
-    select * from renamed
-
 )
 
-select * from final
+select * from renamed

@@ -29,12 +29,6 @@ renamed as (
         cast(day as date) as decided_on
     from source
 
-),
-
-final as (
-
-    select * from renamed
-
 )
 
-select * from final
+select * from renamed

@@ -27,12 +27,6 @@ renamed as (
         cast(day as date) as run_day
     from source
 
-),
-
-final as (
-
-    select * from renamed
-
 )
 
-select * from final
+select * from renamed
