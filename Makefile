@@ -49,11 +49,11 @@ $(CHROMIUM):
 run: install
 	$(BIN)/python -m flows run $(ARGS)
 
-lint: install .venv-hadolint/.installed
+lint: install .venv-hadolint/.installed .venv-sqlfluff/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	@# The dbt models, rendered by dbt on an in-memory DuckDB (.sqlfluff says why and how).
-	AGGREGAT_DUCKDB_PATH=:memory: $(BIN)/sqlfluff lint dbt/models
+	AGGREGAT_DUCKDB_PATH=:memory: .venv-sqlfluff/bin/sqlfluff lint dbt/models
 	.venv-hadolint/bin/hadolint Dockerfile
 
 format: install

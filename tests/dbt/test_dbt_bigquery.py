@@ -9,6 +9,7 @@ insert_overwrite on BigQuery, with the macro override of dbt/macros/bigquery/) r
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import uuid
@@ -171,6 +172,19 @@ def test_full_build_gives_the_same_marts(builds: dict) -> None:
         builds["summaries"]["local"].models_built
     )
     compare_marts(builds)
+
+
+def unit_tests_run(settings: Settings) -> list[str]:
+    """The dbt unit tests of the last build on a target (dbt's run_results.json)."""
+    results = json.loads((settings.dbt_artifacts_dir / "target" / "run_results.json").read_text())
+    return [r["unique_id"] for r in results["results"] if r["unique_id"].startswith("unit_test.")]
+
+
+def test_the_emulator_build_leaves_the_unit_tests_to_duckdb(builds: dict) -> None:
+    # dbt_project.yml disables them on the emulator target (too slow there); the local build
+    # of the same selection runs them.
+    assert unit_tests_run(builds["emulator"]) == []
+    assert len(unit_tests_run(builds["local"])) >= 7
 
 
 def run_sql(settings: Settings, model: str) -> str:

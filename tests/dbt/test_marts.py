@@ -51,6 +51,17 @@ SOURCES = {
 }
 EXTRA = {"pompage": "pumping", "ech_physiques": "exchanges"}
 CARRY_FORWARD_DAYS = 45
+# The dbt unit tests of the ODRÉ models: the DST days, the best row per instant, the gas
+# carry-forward and national sum, the population weighting, the gas mart's change and fill.
+UNIT_TESTS = {
+    "hourly_local_hours_across_dst_changes",
+    "daily_energy_over_23_and_25_hour_days",
+    "quarter_hourly_keeps_the_best_row_per_instant",
+    "lagging_groups_are_carried_forward_then_missing",
+    "national_stock_sums_reported_and_carried_groups",
+    "national_temperature_is_population_weighted",
+    "gas_change_fill_level_and_national_row",
+}
 
 
 def _settings(tmp: Path, artifacts: Path) -> Settings:
@@ -324,6 +335,17 @@ def test_build_reports_models_and_tests(synthetic: dict) -> None:
     assert {"daily_merged", "energy_mix_hourly", "gas_storage_daily"} <= set(summary.models_built)
     assert {"regions", "gas_storage_groups"} <= set(summary.seeds_loaded)
     assert summary.tests_passed > 100
+
+
+def test_the_build_ran_the_unit_tests_of_our_models(synthetic: dict) -> None:
+    """dbt build runs each model's unit tests (models/**/_*__unit_tests.yml) before it."""
+    import json
+
+    run_results = synthetic["settings"].dbt_artifacts_dir / "target" / "run_results.json"
+    results = json.loads(run_results.read_text())["results"]
+    units = {r["unique_id"].rsplit(".", 1)[-1]: r["status"] for r in results}
+    units = {name: status for name, status in units.items() if name in UNIT_TESTS}
+    assert units == dict.fromkeys(UNIT_TESTS, "pass")
 
 
 def test_marts_are_in_production_and_the_rest_in_development(synthetic: dict) -> None:

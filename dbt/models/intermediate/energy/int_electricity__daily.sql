@@ -68,7 +68,7 @@ final as (
         instants.consumption_peak_mw,
         energy.consumption_hours,
         energy.hours,
-        -- (noqa: the macro renders longer than a line)
+        -- The macro renders longer than a line, hence the noqa.
         {{ local_day_hours('energy.date_local') }} as day_hours,  -- noqa: LT05
         {%- for source in mix_sources() %}
         energy.{{ source }}_gwh,

@@ -139,7 +139,7 @@ final as (
         storage_group,
         stock_gwh,
         case
-            -- (noqa: dbt-duckdb's datediff renders longer than a line)
+            -- dbt-duckdb's datediff renders longer than a line, hence the noqa.
             when {{ dbt.datediff('previous_gas_day', 'gas_day', 'day') }} = 1  -- noqa: LT05
                 then stock_gwh - previous_stock_gwh
         end as stock_change_gwh,
