@@ -57,6 +57,17 @@ def test_a_step_that_reports_gaps_or_stale_sources_is_a_warning() -> None:
     assert (load.status, load.rows, load.day_partitions) == ("ok", 96, 2)
 
 
+def test_a_training_records_its_rows_and_decision() -> None:
+    from flows.forecast.flow import TrainResult
+
+    trained = TrainResult(AS_OF, "v9", False, "v8", "challenger MAPE 3.1 > 2.9", 3.1, 2.9, 1848, {})
+    run = runlog.finished("train", trained, T0, T0)
+    assert (run.status, run.rows, run.day_partitions) == ("ok", 1848, None)
+    assert run.message == (
+        "trained v9 on 1848 rows: not promoted (challenger MAPE 3.1 > 2.9); champion: v8"
+    )
+
+
 def test_the_pipeline_summary_keeps_each_steps_times_and_status() -> None:
     ticks = iter([T0, T0 + timedelta(seconds=5), T0 + timedelta(seconds=9)])
 
