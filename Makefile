@@ -22,11 +22,12 @@ help:
 	@echo "make setup      ENV=dev|prod register Prefect blocks, work pool and deployments"
 	@echo "make agent      ENV=dev|prod start the Prefect worker (Prefect 3's agent)"
 
-# The project environment, synced from the compiled lock; rebuilt when the lock changes.
-$(VENV)/.installed: requirements.txt
+# The project environment, synced from the compiled locks (runtime, then what tests, lint and
+# benchmarks add); rebuilt when a lock changes. The image installs requirements.txt alone.
+$(VENV)/.installed: requirements.txt requirements/dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q uv==$(UV_VERSION)
-	$(BIN)/uv pip sync -q --python $(BIN)/python requirements.txt
+	$(BIN)/uv pip sync -q --python $(BIN)/python requirements.txt requirements/dev.txt
 	touch $@
 
 # Test-only stand-ins kept in their own environments (see requirements/*.in for why).

@@ -250,7 +250,8 @@ def check_access(plan: Plan) -> None:
     """Ask GCS and BigQuery for the lake bucket and the three datasets terraform created."""
     from google.api_core.exceptions import GoogleAPIError
 
-    from flows.gcp import GcpConfigError, bigquery_client, gcs_lake
+    from flows.errors import GcpConfigError
+    from flows.gcp import bigquery_client, gcs_lake
 
     # The blocks do not exist yet: check with the key file or ADC the blocks will carry.
     settings = plan.settings.model_copy(update={"gcp_credentials_block": None})

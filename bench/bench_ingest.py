@@ -2,8 +2,9 @@
 
 Two lakes hold the same four datasets, one with 1 year and one with 7 years of day partitions
 (written straight to disk from the fake server's own data, so the look-back days match what
-the server answers). An `ingest` run as of the last day against the fake server is timed on
-each, alternately, several times; the ratio of medians is the figure (goal <= 1.2).
+the server answers). An `ingest-odre` flow run as of the last day against the fake server, on a
+temporary Prefect server, is timed on each, alternately, several times; the ratio of medians is
+the figure (goal <= 1.2). Prefect's own cost per run is in both sides.
 
     .venv/bin/python bench/bench_ingest.py
 """
@@ -20,12 +21,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from prefect.testing.utilities import prefect_test_harness  # noqa: E402
+
 from flows.lake import LocalLake  # noqa: E402
-from flows.odre.client import OdreClient, Window  # noqa: E402
-from flows.odre.ingest import has_partition_in, ingest, watermark  # noqa: E402
+from flows.odre.client import Window  # noqa: E402
+from flows.odre.flow import ingest_odre  # noqa: E402
+from flows.odre.ingest import has_partition_in, watermark  # noqa: E402
 from flows.odre.parse import DayPartition, day_partitions, parse_export, partition_bytes  # noqa: E402
 from flows.odre.schemas import DATASETS, Dataset  # noqa: E402
-from flows.settings import Settings  # noqa: E402
+from flows.settings import environ_set, get_settings  # noqa: E402
 from tests.fakes.odre_server import FakeOdre, synthetic_data  # noqa: E402
 
 AS_OF = date(2025, 6, 30)
@@ -55,13 +59,14 @@ def fill_lake(root: Path, fake: FakeOdre, first: date) -> int:
     return count
 
 
-def timed_run(lake: LocalLake, settings: Settings, fake: FakeOdre) -> tuple[float, int, int]:
-    """Seconds, rows served and partitions written by one no-new-data run."""
+def timed_run(env: dict[str, str], fake: FakeOdre) -> tuple[float, int, int]:
+    """Seconds, rows served and partitions written by one no-new-data flow run."""
     served = fake.rows_served
-    start = time.perf_counter()
-    with OdreClient(settings) as client:
-        summary = ingest(lake, client, settings, AS_OF)
-    elapsed = time.perf_counter() - start
+    with environ_set(env):
+        get_settings.cache_clear()
+        start = time.perf_counter()
+        summary = ingest_odre(as_of=AS_OF)
+        elapsed = time.perf_counter() - start
     if summary.errors:
         raise SystemExit(f"bench run failed: {summary.errors}")
     written = sum(len(d.days_written) for d in summary.datasets)
@@ -72,7 +77,11 @@ def main() -> None:
     first = {n: AS_OF - timedelta(days=365 * n - 1) for n in YEARS}
     t0 = time.perf_counter()
     data = synthetic_data(first[max(YEARS)], AS_OF)
-    with tempfile.TemporaryDirectory() as tmp, FakeOdre(data) as fake:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        FakeOdre(data) as fake,
+        prefect_test_harness(server_startup_timeout=120),
+    ):
         lakes, sizes = {}, {}
         for n in YEARS:
             root = Path(tmp) / f"lake{n}y"
@@ -82,23 +91,22 @@ def main() -> None:
             f"lakes written in {time.perf_counter() - t0:.1f}s: "
             + ", ".join(f"{n}y={sizes[n]} partitions" for n in YEARS)
         )
-        settings = {
-            n: Settings(
-                odre_base_url=fake.url,
-                lake_url=str(lakes[n].root),
-                history_start=first[n],
-                progress=False,
-                _env_file=None,
-            )
+        env = {
+            n: {
+                "AGGREGAT_ODRE_BASE_URL": fake.url,
+                "AGGREGAT_LAKE_URL": str(lakes[n].root),
+                "AGGREGAT_HISTORY_START": first[n].isoformat(),
+                "AGGREGAT_PROGRESS": "false",
+            }
             for n in YEARS
         }
         for n in YEARS:  # warm-up: imports, connections, page cache
-            timed_run(lakes[n], settings[n], fake)
+            timed_run(env[n], fake)
         times: dict[int, list[float]] = {n: [] for n in YEARS}
         rows = written = 0
         for _ in range(REPEATS):
             for n in YEARS:
-                elapsed, rows, written = timed_run(lakes[n], settings[n], fake)
+                elapsed, rows, written = timed_run(env[n], fake)
                 times[n].append(elapsed)
                 if written:
                     raise SystemExit(f"{n}y run wrote {written} partitions: data was not unchanged")

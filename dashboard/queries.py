@@ -17,9 +17,10 @@ from typing import TypeVar
 
 import pandas as pd
 
-from flows.gcp import GcpConfigError
+from flows.backends import on_gcp, open_warehouse, warehouse_location
+from flows.errors import GcpConfigError
 from flows.settings import Settings
-from flows.warehouse import DuckDBWarehouse, Warehouse, open_warehouse
+from flows.warehouse import DuckDBWarehouse, Warehouse
 
 T = TypeVar("T")
 # The pipeline holds the DuckDB file for a whole dbt build (tens of seconds): a page waits a
@@ -269,15 +270,12 @@ class MartReader:
     @property
     def where(self) -> str:
         """The warehouse, as a user would name it."""
-        if self.settings.profile == "gcp":
-            endpoint = self.settings.bigquery_api_endpoint or "https://bigquery.googleapis.com"
-            return f"BigQuery project {self.settings.gcp_project} at {endpoint}"
-        return f"DuckDB file {Path(self.settings.duckdb_path).expanduser().resolve()}"
+        return warehouse_location(self.settings)
 
     def _open(self) -> Warehouse:
         if self._bigquery is not None:
             return self._bigquery
-        if self.settings.profile != "gcp":
+        if not on_gcp(self.settings):
             path = Path(self.settings.duckdb_path).expanduser().resolve()
             if not path.exists():
                 raise WarehouseMissing(

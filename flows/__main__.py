@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return backfill_cli(start=args.start, end=args.end, offline=args.offline, force=args.force)
     if args.command == "backtest":
-        from flows.forecast.backtest import backtest_cli
+        from flows.forecast.report import backtest_cli
 
         return backtest_cli(start=args.start, end=args.end, out_dir=args.out)
     if args.command == "decode-grib":

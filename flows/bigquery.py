@@ -18,7 +18,7 @@ from __future__ import annotations
 import io
 import re
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -26,29 +26,24 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from flows.warehouse import (
-    BIGQUERY_TYPES,
-    LOADS_COLUMNS,
-    LOADS_TABLE,
-    TableSpec,
-    Warehouse,
-    WarehouseError,
-    _check_frame,
-)
+from flows.errors import WarehouseError
+from flows.warehouse import ARROW_TYPES, LOADS_COLUMNS, LOADS_TABLE, TableSpec, Warehouse
 
 if TYPE_CHECKING:
     from google.cloud import bigquery
 
     from flows.settings import Settings
 
-ARROW_TYPES = {
-    "string": pa.string(),
-    "int64": pa.int64(),
-    "float64": pa.float64(),
-    "bool": pa.bool_(),
-    "date": pa.date32(),
-    "timestamp": pa.timestamp("us", tz="UTC"),
+BIGQUERY_TYPES = {
+    "string": "STRING",
+    "int64": "INT64",
+    "float64": "FLOAT64",
+    "bool": "BOOL",
+    "date": "DATE",
+    "timestamp": "TIMESTAMP",
 }
+# What a BigQuery load job reads: the portable Arrow types with timestamps marked UTC.
+LOAD_ARROW_TYPES = {**ARROW_TYPES, "timestamp": pa.timestamp("us", tz="UTC")}
 LOADS_SPEC = TableSpec(
     LOADS_TABLE,
     LOADS_COLUMNS,
@@ -102,7 +97,7 @@ def schema_of(spec: TableSpec) -> list[bigquery.SchemaField]:
 
 def to_parquet(spec: TableSpec, frame: pd.DataFrame) -> bytes:
     """Conformed rows as Parquet with BigQuery-friendly types (UTC timestamps, DATE days)."""
-    schema = pa.schema([(col, ARROW_TYPES[kind]) for col, kind in spec.columns.items()])
+    schema = pa.schema([(col, LOAD_ARROW_TYPES[kind]) for col, kind in spec.columns.items()])
     rows = frame.copy()
     for col, kind in spec.columns.items():
         if kind == "timestamp":
@@ -292,72 +287,13 @@ class BigQueryWarehouse(Warehouse):
         return True
 
     # --- loads ----------------------------------------------------------------------------
-    def replace_partitions(
-        self, dataset: str, spec: TableSpec, frame: pd.DataFrame, days: Iterable[date]
+    def _swap_partitions(
+        self, dataset: str, spec: TableSpec, rows: pd.DataFrame, days: set[date]
     ) -> int:
-        days = set(days)
-        if not days:
-            return 0
-        self._check_partition_count(spec, days)
-        rows = _check_frame(spec, frame, days)
-        self.ensure_table(dataset, spec)
         with self._temporary(dataset, spec) as temp:
             self._load_frame(temp, spec, rows)
             self._swap(dataset, spec, temp, days)
         return len(rows)
-
-    def replace_partitions_from_uris(
-        self,
-        dataset: str,
-        spec: TableSpec,
-        uris: list[str],
-        days: Iterable[date],
-        fallback: Callable[[], pd.DataFrame] | None = None,
-    ) -> int:
-        """Like replace_partitions, but BigQuery reads the gs:// Parquet objects itself.
-
-        `fallback` gives the same rows as a frame, loaded through the client when the load job
-        cannot read the URIs (not gs://, or a server without access to them).
-        """
-        from google.api_core.exceptions import GoogleAPICallError
-
-        days = set(days)
-        if not days:
-            return 0
-        self._check_partition_count(spec, days)
-        self.ensure_table(dataset, spec)
-        with self._temporary(dataset, spec) as temp:
-            try:
-                if not uris or not all(u.startswith("gs://") for u in uris):
-                    raise WarehouseError(f"table {spec.name}: not all of {uris[:3]} are gs:// URIs")
-                job = self.client.load_table_from_uri(
-                    uris, temp, job_config=self._load_config(spec), location=self.location
-                )
-                job.result(timeout=self.job_timeout)
-            except (GoogleAPICallError, WarehouseError) as exc:
-                if fallback is None:
-                    raise WarehouseError(
-                        f"table {spec.name}: load of {uris[:3]} failed: {exc}"
-                    ) from exc
-                # Load jobs are all-or-nothing on BigQuery; emptying the table costs nothing.
-                self._run(f"delete from `{temp}` where true")
-                self._load_frame(temp, spec, _check_frame(spec, fallback(), days))
-            self._check_days(temp, spec, days)
-            loaded = self._count(temp)
-            self._swap(dataset, spec, temp, days)
-        return loaded
-
-    def _check_partition_count(self, spec: TableSpec, days: set[date]) -> None:
-        if len(days) > self.max_partitions_per_job:
-            raise WarehouseError(
-                f"table {spec.name}: a swap of {len(days)} day partitions is more than one"
-                f" BigQuery job may modify here ({self.max_partitions_per_job},"
-                " AGGREGAT_BIGQUERY_MAX_PARTITIONS_PER_JOB): split the days into chunks"
-                " (flows.staging.chunks)"
-            )
-
-    def _count(self, temp: str) -> int:
-        return int(self._run(f"select count(*) as n from `{temp}`")["n"].iloc[0])
 
     def _load_config(self, spec: TableSpec) -> bigquery.LoadJobConfig:
         from google.cloud import bigquery
@@ -378,17 +314,6 @@ class BigQueryWarehouse(Warehouse):
             location=self.location,
         )
         job.result(timeout=self.job_timeout)
-
-    def _check_days(self, temp: str, spec: TableSpec, days: set[date]) -> None:
-        col = f"`{spec.partition_by}`"
-        found = self._run(
-            f"select distinct {col} as day from `{temp}` where {col} not in ({date_list(days)})"
-            f" or {col} is null limit 5"
-        )
-        if len(found):
-            raise WarehouseError(
-                f"table {spec.name}: rows for days {list(found['day'])} outside the partitions replaced"
-            )
 
     def _swap(self, dataset: str, spec: TableSpec, temp: str, days: set[date]) -> None:
         """Delete the days and insert the temporary table's rows, in one transaction."""
@@ -442,10 +367,6 @@ class BigQueryWarehouse(Warehouse):
                 f" select table_name, day, fingerprint, loaded_at from `{temp}`;\n"
                 "commit transaction;"
             )
-
-    def drop_table(self, dataset: str, table: str) -> None:
-        """Drop a table if it exists."""
-        self.client.delete_table(self.table_id(dataset, table), not_found_ok=True)
 
     def close(self) -> None:
         self.client.close()

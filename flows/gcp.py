@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from flows.errors import GcpConfigError
+
 if TYPE_CHECKING:
     from google.auth.credentials import Credentials
     from google.cloud import bigquery, storage
@@ -37,10 +39,6 @@ HOW_TO_AUTHENTICATE = (
     "AGGREGAT_GCP_CREDENTIALS_FILE (a service-account key file), "
     "or run `gcloud auth application-default login`"
 )
-
-
-class GcpConfigError(RuntimeError):
-    """Credentials, project or endpoint of the gcp profile are missing or do not work."""
 
 
 def check_endpoint(url: str, service: str, timeout: float) -> None:

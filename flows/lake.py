@@ -15,6 +15,7 @@ import os
 import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,16 +23,63 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from flows.errors import LakeError, LakeKeyError
+
 if TYPE_CHECKING:
     from google.cloud.storage import Client
 
-    from flows.settings import Settings
 
 CHUNK = 1 << 20
 
+# --- partition keys ---------------------------------------------------------------------------
+# A lake object's partition is one `name=value` segment of its key: `date=YYYY-MM-DD` for a UTC
+# day, `run=YYYY-MM-DDTHHZ` for a model run (UTC). Every key is written and read here.
+DAY = "date"
+RUN = "run"
+RUN_FORMAT = "%Y-%m-%dT%HZ"
 
-class LakeError(RuntimeError):
-    """A lake object is missing, unreadable or could not be written."""
+
+def day_segment(day: date) -> str:
+    """The segment of a day partition, `date=2026-05-11`."""
+    return f"{DAY}={day.isoformat()}"
+
+
+def run_label(run_time: datetime) -> str:
+    """The value of a run partition, `2026-05-11T00Z`."""
+    return run_time.astimezone(UTC).strftime(RUN_FORMAT)
+
+
+def run_segment(run_time: datetime) -> str:
+    """The segment of a run partition, `run=2026-05-11T00Z`."""
+    return f"{RUN}={run_label(run_time)}"
+
+
+def parse_run_label(text: str) -> datetime:
+    """The UTC run time of a run partition value like `2026-05-11T00Z`."""
+    try:
+        return datetime.strptime(text, RUN_FORMAT).replace(tzinfo=UTC)
+    except ValueError as exc:
+        raise LakeKeyError(f"not a run label YYYY-MM-DDTHHZ: {text!r}") from exc
+
+
+def segment_value(key: str, name: str) -> str | None:
+    """The value of the key's first `name=` segment, or None."""
+    marker = f"{name}="
+    for part in key.split("/"):
+        if part.startswith(marker):
+            return part[len(marker) :]
+    return None
+
+
+def partition_day(key: str, name: str) -> date | None:
+    """The day a key's `date=` or `run=` partition falls on (its value's first ten characters)."""
+    value = segment_value(key, name)
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value[:10])
+    except ValueError as exc:
+        raise LakeKeyError(f"{key}: partition {name}={value} does not start with a day") from exc
 
 
 class Lake(ABC):
@@ -80,6 +128,10 @@ class Lake(ABC):
         """Key -> a version tag that changes whenever the object is rewritten, from a listing."""
 
     # --- shared helpers over the primitives -------------------------------------------
+    def local_path(self, key: str) -> Path | None:
+        """The object as a file on this machine, if the lake keeps it as one (else None)."""
+        return None
+
     def write_parquet(self, key: str, table: pa.Table | pd.DataFrame) -> None:
         """Write a frame or Arrow table as one zstd Parquet object."""
         if isinstance(table, pd.DataFrame):
@@ -94,14 +146,8 @@ class Lake(ABC):
 
     def list_partitions(self, prefix: str, name: str) -> list[str]:
         """Values of a `name=value` path segment found under a prefix, sorted and unique."""
-        marker = f"{name}="
-        values = set()
-        for key in self.list(prefix):
-            for part in key[len(prefix) :].split("/"):
-                if part.startswith(marker):
-                    values.add(part[len(marker) :])
-                    break
-        return sorted(values)
+        values = {segment_value(key[len(prefix) :], name) for key in self.list(prefix)}
+        return sorted(v for v in values if v is not None)
 
     def delete_prefix(self, prefix: str) -> int:
         """Delete every object under a prefix; returns how many."""
@@ -196,6 +242,9 @@ class LocalLake(Lake):
     def md5(self, key: str) -> str | None:
         path = self._path(key)
         return file_md5(path) if path.is_file() else None
+
+    def local_path(self, key: str) -> Path | None:
+        return self._path(key)
 
     def uri(self, key: str) -> str:
         return str(self._path(key))
@@ -315,12 +364,3 @@ class GcsLake(Lake):
     def etags(self, prefix: str = "") -> dict[str, str]:
         names = self.client.list_blobs(self.bucket, prefix=self.prefix + prefix)
         return {b.name[len(self.prefix) :]: f"{b.md5_hash}-{b.generation}" for b in names}
-
-
-def open_lake(settings: Settings) -> Lake:
-    """The lake the settings name: gs:// URLs go to GCS, anything else is a folder."""
-    if settings.lake_url.startswith("gs://"):
-        from flows.gcp import gcs_lake  # credentials, project and bucket checked up front
-
-        return gcs_lake(settings)
-    return LocalLake(settings.lake_url)

@@ -28,10 +28,12 @@ from prefect.cache_policies import NO_CACHE
 from tqdm import tqdm
 
 from flows import runlog
-from flows.lake import open_lake
+from flows.backends import open_lake, open_warehouse, warehouse_location
+from flows.errors import PipelineFailed
+from flows.lake import DAY, partition_day
 from flows.settings import Settings, get_settings
 from flows.staging import LakeSource, LoadResult, load_changed
-from flows.warehouse import open_warehouse
+from flows.status import BackfillRow, BackfillStatus, StepStatus
 
 STEPS: tuple[str, ...] = ("odre", "weather", "load", "transform", "forecast")
 # A step is skipped when the step it needs failed: the others still run.
@@ -46,7 +48,7 @@ class StepOutcome:
     """How one step of a run ended."""
 
     step: str
-    status: str  # ok | failed | skipped
+    status: StepStatus
     detail: str = ""
     result: Any = None
 
@@ -60,7 +62,7 @@ class PipelineSummary:
 
     @property
     def failed(self) -> list[str]:
-        return [o.step for o in self.outcomes if o.status == "failed"]
+        return [o.step for o in self.outcomes if o.status == StepStatus.FAILED]
 
     def markdown(self) -> str:
         lines = [f"# aggregat daily run as of {self.as_of}", "", "| step | status | detail |"]
@@ -203,38 +205,30 @@ def run_steps(
     done: dict[str, str] = {}
     for step in (s for s in STEPS if s in steps):
         need = NEEDS.get(step)
-        if need in done and done[need] != "ok":
-            outcome = StepOutcome(step, "skipped", f"{need} {done[need]}")
+        if need in done and done[need] != StepStatus.OK:
+            outcome = StepOutcome(step, StepStatus.SKIPPED, f"{need} {done[need]}")
         else:
             try:
                 result = functions[step]()
-                outcome = StepOutcome(step, "ok", describe(result), result)
+                outcome = StepOutcome(step, StepStatus.OK, describe(result), result)
             except Exception as exc:  # noqa: BLE001 - every step failure is reported, not raised
                 tb = traceback.format_exception_only(type(exc), exc)
-                outcome = StepOutcome(step, "failed", "".join(tb).strip())
+                outcome = StepOutcome(step, StepStatus.FAILED, "".join(tb).strip())
         done[step] = outcome.status
         summary.outcomes.append(outcome)
     return summary
-
-
-class PipelineFailed(RuntimeError):
-    """One or more steps failed; the summary says which and why."""
-
-    def __init__(self, summary: PipelineSummary) -> None:
-        super().__init__(f"steps failed: {', '.join(summary.failed)}")
-        self.summary = summary
 
 
 @flow(name="daily-pipeline")
 def daily_pipeline(as_of: date | None = None, steps: list[str] | None = None) -> PipelineSummary:
     """Ingest ODRÉ and weather into the lake, load staging, build the marts, forecast."""
     logger = get_run_logger()
-    as_of = as_of or date.today()
+    as_of = as_of or get_settings().today()
     clock = runlog.StepClock(_step_functions(as_of))
     summary = run_steps(as_of, list(steps or STEPS), clock.functions)
     runlog.publish_pipeline(summary, clock)
     for o in summary.outcomes:
-        log = logger.error if o.status == "failed" else logger.info
+        log = logger.error if o.status == StepStatus.FAILED else logger.info
         log("step %s: %s %s", o.step, o.status, o.detail)
     create_markdown_artifact(
         key="daily-pipeline", markdown=summary.markdown(), description="Daily run summary"
@@ -245,16 +239,6 @@ def daily_pipeline(as_of: date | None = None, steps: list[str] | None = None) ->
 
 
 # --- backfill ----------------------------------------------------------------------------
-
-
-@dataclass
-class BackfillRow:
-    """What a backfill found or did for one day and one product."""
-
-    day: date
-    product: str
-    status: str  # archived | rebuilt | downloaded | missing
-    detail: str = ""
 
 
 def _days(start: date, end: date) -> list[date]:
@@ -270,11 +254,19 @@ def odre_backfill_rows(
         for day in days:
             key = day.isoformat()
             if key not in after[dataset]:
-                rows.append(BackfillRow(day, dataset, "missing", "no rows in the lake or source"))
+                rows.append(
+                    BackfillRow(
+                        day, dataset, BackfillStatus.MISSING, "no rows in the lake or source"
+                    )
+                )
             elif before.get(dataset, {}).get(key) != after[dataset][key]:
-                rows.append(BackfillRow(day, dataset, "downloaded", "re-ingested from ODRÉ"))
+                rows.append(
+                    BackfillRow(day, dataset, BackfillStatus.DOWNLOADED, "re-ingested from ODRÉ")
+                )
             else:
-                rows.append(BackfillRow(day, dataset, "archived", "already in the lake"))
+                rows.append(
+                    BackfillRow(day, dataset, BackfillStatus.ARCHIVED, "already in the lake")
+                )
     return rows
 
 
@@ -286,7 +278,7 @@ def _odre_day_tags(settings: Settings) -> dict[str, dict[str, str]]:
     for dataset in DATASETS.values():
         prefix = dataset.lake_prefix()
         tags[dataset.id] = {
-            key[len(prefix) + len("date=") :][:10]: tag for key, tag in lake.etags(prefix).items()
+            str(partition_day(key, DAY)): tag for key, tag in lake.etags(prefix).items()
         }
     return tags
 
@@ -329,7 +321,9 @@ def _rows_to_json(rows: list[BackfillRow]) -> bytes:
 
 def _rows_from_json(data: bytes) -> list[BackfillRow]:
     return [
-        BackfillRow(date.fromisoformat(r["day"]), r["product"], r["status"], r["detail"])
+        BackfillRow(
+            date.fromisoformat(r["day"]), r["product"], BackfillStatus(r["status"]), r["detail"]
+        )
         for r in json.loads(data)
     ]
 
@@ -349,8 +343,7 @@ def backfill_chunk(start: date, end: date, offline: bool = False) -> list[Backfi
     if not offline:
         ingest_odre(start=start, end=end)
     rows = odre_backfill_rows(before, _odre_day_tags(settings), _days(start, end))
-    for r in backfill_weather(start, end, offline=offline):
-        rows.append(BackfillRow(r.day, r.product, r.status, r.detail))
+    rows += backfill_weather(start, end, offline=offline)
     load_staging()
     open_lake(settings).write_bytes(chunk_marker(start, end), _rows_to_json(rows))
     return rows
@@ -363,7 +356,6 @@ def backfill(
     """Rebuild a date range: re-ingest ODRÉ, rebuild weather from the lake's archive, reload
     staging (one sub-flow per month chunk, skipped when already complete unless `force`),
     then rebuild the marts."""
-    from flows.odre.ingest import show_progress
     from flows.transform import transform
 
     if end < start:
@@ -376,7 +368,7 @@ def backfill(
         progress=0.0, key="backfill-progress", description=f"Backfill {start} .. {end}"
     )
     rows: list[BackfillRow] = []
-    bar = tqdm(chunks, desc="backfill", unit="chunk", disable=not show_progress(settings))
+    bar = tqdm(chunks, desc="backfill", unit="chunk", disable=not settings.show_progress)
     for done, (first, last) in enumerate(bar, start=1):
         marker = chunk_marker(first, last)
         if not force and lake.exists(marker):
@@ -414,8 +406,7 @@ def print_production_tables(settings: Settings) -> None:
             tables.append(f"{catalog}.{settings.production_dataset}.{name}".lstrip("."))
     except Exception:  # noqa: BLE001 - a summary must not fail on a missing warehouse
         return
-    where = settings.duckdb_path if settings.profile == "local" else settings.gcp_project
-    print(f"\nProduction tables ({settings.profile}: {where}):")
+    print(f"\nProduction tables ({warehouse_location(settings)}):")
     for name in sorted(tables):
         print(f"  {name}")
 
@@ -443,6 +434,6 @@ def backfill_cli(start: date, end: date, offline: bool, force: bool = False) -> 
     width = max((len(r.product) for r in rows), default=10)
     for r in rows:
         print(f"{r.day}  {r.product:<{width}}  {r.status:<10}  {r.detail}")
-    missing = [r for r in rows if r.status == "missing"]
+    missing = [r for r in rows if r.status == BackfillStatus.MISSING]
     print(f"\n{len(rows)} day x product rows, {len(missing)} missing")
     return 1 if missing else 0

@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from flows.lake import Lake, open_lake
+from flows.backends import open_lake
+from flows.lake import DAY, Lake, day_segment
 from flows.settings import Settings, get_settings
 from flows.staging import LakeSource, LoadResult
 from flows.warehouse import TableSpec
@@ -133,14 +134,14 @@ def lake_sources(settings: Settings | None = None) -> list[LakeSource]:
     """The run summaries and the published promotion decisions, for the staging load."""
     settings = settings or get_settings()
     return [
-        LakeSource(f"{settings.pipeline_runs_prefix.strip('/')}/", "date", RUNS),
-        LakeSource(f"{settings.model_promotions_prefix.strip('/')}/", "date", PROMOTIONS),
+        LakeSource(f"{settings.pipeline_runs_prefix.strip('/')}/", DAY, RUNS),
+        LakeSource(f"{settings.model_promotions_prefix.strip('/')}/", DAY, PROMOTIONS),
     ]
 
 
 def partition_key(prefix: str, day: date, name: str) -> str:
     """`<prefix>/date=<day>/<name>.parquet`."""
-    return f"{prefix.strip('/')}/date={day.isoformat()}/{name}.parquet"
+    return f"{prefix.strip('/')}/{day_segment(day)}/{name}.parquet"
 
 
 # --- what a step's result says ---------------------------------------------------------------
@@ -325,9 +326,9 @@ def publish_pipeline(
 
 def refresh_health_marts(settings: Settings) -> list[LoadResult]:
     """Load the run and promotion records into staging and rebuild only their marts."""
+    from flows.backends import open_warehouse
     from flows.staging import load_changed
     from flows.transform import transform
-    from flows.warehouse import open_warehouse
 
     lake = open_lake(settings)
     warehouse = open_warehouse(settings)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -399,12 +401,19 @@ class Settings(BaseSettings):
         " again; 0 = every page load queries.",
     )
 
+    def today(self) -> date:
+        """The day a run is for when no `as_of` is given: today's date in forecast_timezone.
+
+        One rule for every flow: `as_of` is a calendar day in that zone (Europe/Paris). ODRÉ
+        re-reads the UTC day partitions up to and including it, the weather flow takes that
+        day's UTC model runs, the forecast issues on it for the days after.
+        """
+        return datetime.now(ZoneInfo(self.forecast_timezone)).date()
+
     @property
-    def resolved_dbt_target(self) -> str:
-        """The dbt target to build: explicit, else `local` or the environment name."""
-        if self.dbt_target:
-            return self.dbt_target
-        return "local" if self.profile == "local" else self.env
+    def show_progress(self) -> bool:
+        """Progress bars when asked, else only when stderr is a terminal."""
+        return self.progress if self.progress is not None else sys.stderr.isatty()
 
 
 @contextmanager

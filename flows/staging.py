@@ -11,7 +11,7 @@ from datetime import date
 import pandas as pd
 import pyarrow as pa
 
-from flows.lake import Lake
+from flows.lake import Lake, partition_day
 from flows.warehouse import TableSpec, Warehouse
 
 
@@ -45,11 +45,7 @@ class LoadResult:
 
 
 def _day_of(key: str, source: LakeSource) -> date | None:
-    marker = f"{source.partition_key}="
-    for part in key[len(source.prefix) :].split("/"):
-        if part.startswith(marker):
-            return date.fromisoformat(part[len(marker) : len(marker) + 10])
-    return None
+    return partition_day(key[len(source.prefix) :], source.partition_key)
 
 
 def lake_days(lake: Lake, source: LakeSource) -> dict[date, dict[str, str]]:

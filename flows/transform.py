@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import gc
 import time
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +20,8 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
+from flows.backends import dbt_keyfile, dbt_target, warehouse_catalog
+from flows.errors import TransformError
 from flows.runlog import RECORD
 from flows.settings import Settings, environ_set, get_settings
 
@@ -135,18 +136,6 @@ class TransformSummary:
         )
 
 
-class TransformError(RuntimeError):
-    """dbt build could not run, or some of its nodes failed."""
-
-    def __init__(self, message: str, summary: TransformSummary | None = None) -> None:
-        super().__init__(message)
-        self.summary = summary
-
-    @property
-    def failed_nodes(self) -> list[str]:
-        return [f.unique_id for f in self.summary.failures] if self.summary else []
-
-
 def dbt_environment(settings: Settings) -> dict[str, str]:
     """Every setting as its AGGREGAT_* variable for the dbt profiles and models.
 
@@ -161,7 +150,7 @@ def dbt_environment(settings: Settings) -> dict[str, str]:
         if isinstance(value, Path):
             value = value.expanduser().resolve()
         env[f"AGGREGAT_{name.upper()}"] = str(value)
-    env["AGGREGAT_DBT_TARGET"] = settings.resolved_dbt_target
+    env["AGGREGAT_DBT_TARGET"] = dbt_target(settings)
     return env
 
 
@@ -201,7 +190,7 @@ def _common_arguments(settings: Settings, artifacts_dir: Path | None) -> list[st
         "--profiles-dir",
         str(project),
         "--target",
-        settings.resolved_dbt_target,
+        dbt_target(settings),
         "--target-path",
         str(artifacts / "target"),
         "--log-path",
@@ -240,14 +229,6 @@ def _message(result: Any) -> str:
     return text[:500]
 
 
-def _keyfile(settings: Settings) -> AbstractContextManager[Path | None]:
-    if settings.profile != "gcp":
-        return nullcontext(None)
-    from flows.gcp import service_account_keyfile
-
-    return service_account_keyfile(settings)
-
-
 def release_duckdb() -> None:
     """Close the DuckDB file dbt-duckdb keeps open in the process after a build.
 
@@ -274,7 +255,7 @@ def run_dbt_build(
     `artifacts_dir` holds dbt's target/ and logs/ (default: Settings.dbt_artifacts_dir, else
     the dbt project folder).
     """
-    target = settings.resolved_dbt_target
+    target = dbt_target(settings)
     args = build_arguments(settings, select, full_refresh, artifacts_dir)
     started = time.monotonic()
     outcome = _invoke(settings, args)
@@ -302,7 +283,7 @@ def _invoke(settings: Settings, args: list[str]) -> Any:
     env = dbt_environment(settings)
     # The `flow` job label of dbt's BigQuery jobs (dbt/macros/query_comment.sql).
     env["AGGREGAT_JOB_FLOW"] = current_flow()
-    with _keyfile(settings) as key:
+    with dbt_keyfile(settings) as key:
         if key is not None:
             # The worker holds its key in a credentials block; dbt-bigquery wants a file.
             env["AGGREGAT_GCP_CREDENTIALS_FILE"] = str(key)
@@ -347,15 +328,8 @@ def mart_names(settings: Settings) -> list[str]:
 
 
 def production_tables(settings: Settings) -> list[str]:
-    """Fully qualified names of the production marts (catalog.schema.table).
-
-    The catalog is the GCP project on the gcp profile, else the DuckDB file's catalog name
-    (its stem, as DuckDB names a file it opens).
-    """
-    if settings.profile == "gcp":
-        catalog = settings.gcp_project or "<project>"
-    else:
-        catalog = Path(settings.duckdb_path).stem
+    """Fully qualified names of the production marts (catalog.schema.table)."""
+    catalog = warehouse_catalog(settings)
     return [f"{catalog}.{settings.production_dataset}.{name}" for name in mart_names(settings)]
 
 

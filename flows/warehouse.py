@@ -14,14 +14,22 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pandas as pd
+import pyarrow as pa
 
-if TYPE_CHECKING:
-    from flows.settings import Settings
+from flows.errors import WarehouseError
 
-# Portable column types and their spelling per backend. Timestamps are UTC everywhere.
+# Portable column types and their spelling per engine (BigQuery's is in flows/bigquery.py).
+# Timestamps are UTC everywhere; in Arrow (lake files, DuckDB) they are kept naive.
+ARROW_TYPES = {
+    "string": pa.string(),
+    "int64": pa.int64(),
+    "float64": pa.float64(),
+    "bool": pa.bool_(),
+    "date": pa.date32(),
+    "timestamp": pa.timestamp("us"),
+}
 DUCKDB_TYPES = {
     "string": "VARCHAR",
     "int64": "BIGINT",
@@ -30,18 +38,6 @@ DUCKDB_TYPES = {
     "date": "DATE",
     "timestamp": "TIMESTAMP",
 }
-BIGQUERY_TYPES = {
-    "string": "STRING",
-    "int64": "INT64",
-    "float64": "FLOAT64",
-    "bool": "BOOL",
-    "date": "DATE",
-    "timestamp": "TIMESTAMP",
-}
-
-
-class WarehouseError(RuntimeError):
-    """A warehouse load or query could not be done; nothing was changed."""
 
 
 @dataclass(frozen=True)
@@ -106,11 +102,40 @@ class Warehouse(ABC):
     def ensure_table(self, dataset: str, spec: TableSpec) -> None:
         """Create the dataset/schema and the table if missing; add new columns if any."""
 
-    @abstractmethod
     def replace_partitions(
         self, dataset: str, spec: TableSpec, frame: pd.DataFrame, days: Iterable[date]
     ) -> int:
-        """Atomically replace the given day partitions with the frame's rows; returns rows."""
+        """Atomically replace the given day partitions with the frame's rows; returns rows.
+
+        Rows outside `days` are refused before anything is touched, so a wrong frame cannot
+        leave a half-replaced table.
+        """
+        days = set(days)
+        if not days:
+            return 0
+        limit = self.max_partitions_per_job
+        if limit is not None and len(days) > limit:
+            raise WarehouseError(
+                f"table {spec.name}: a swap of {len(days)} day partitions is more than one"
+                f" job may modify here ({limit}, AGGREGAT_BIGQUERY_MAX_PARTITIONS_PER_JOB):"
+                " split the days into chunks (flows.staging.chunks)"
+            )
+        frame = spec.conform(frame)
+        outside = set(frame[spec.partition_by]) - days
+        if outside:
+            raise WarehouseError(
+                f"table {spec.name}: rows for days {sorted(outside)[:5]} outside the partitions replaced"
+            )
+        self.ensure_table(dataset, spec)
+        return self._swap_partitions(
+            dataset, spec, frame.sort_values(spec.partition_by, kind="stable"), days
+        )
+
+    @abstractmethod
+    def _swap_partitions(
+        self, dataset: str, spec: TableSpec, rows: pd.DataFrame, days: set[date]
+    ) -> int:
+        """Replace `days` with the checked `rows` in one transaction; returns rows written."""
 
     @abstractmethod
     def query(self, sql: str) -> pd.DataFrame:
@@ -141,16 +166,6 @@ LOADS_COLUMNS = {
     "fingerprint": "string",
     "loaded_at": "timestamp",
 }
-
-
-def _check_frame(spec: TableSpec, frame: pd.DataFrame, days: set[date]) -> pd.DataFrame:
-    frame = spec.conform(frame)
-    outside = set(frame[spec.partition_by]) - days
-    if outside:
-        raise WarehouseError(
-            f"table {spec.name}: rows for days {sorted(outside)[:5]} outside the partitions replaced"
-        )
-    return frame.sort_values(spec.partition_by, kind="stable")
 
 
 WRITER_LOCK_WAITS = (0.1, 0.2, 0.4, 0.8, 1.6, 3.2)
@@ -202,14 +217,9 @@ class DuckDBWarehouse(Warehouse):
                         f'alter table "{dataset}"."{spec.name}" add column "{col}" {DUCKDB_TYPES[kind]}'
                     )
 
-    def replace_partitions(
-        self, dataset: str, spec: TableSpec, frame: pd.DataFrame, days: Iterable[date]
+    def _swap_partitions(
+        self, dataset: str, spec: TableSpec, rows: pd.DataFrame, days: set[date]
     ) -> int:
-        days = set(days)
-        if not days:
-            return 0
-        rows = _check_frame(spec, frame, days)
-        self.ensure_table(dataset, spec)
         cols = ", ".join(f'"{c}"' for c in spec.columns)
         table = f'"{dataset}"."{spec.name}"'
         with self._connect() as con:
@@ -278,13 +288,3 @@ class DuckDBWarehouse(Warehouse):
             )
             con.execute("commit")
             con.unregister("incoming")
-
-
-def open_warehouse(settings: Settings, read_only: bool = False) -> Warehouse:
-    """The warehouse the settings' profile names; `read_only` matters to DuckDB only (on
-    BigQuery a reader's service account grants no writes)."""
-    if settings.profile == "gcp":
-        from flows.bigquery import BigQueryWarehouse
-
-        return BigQueryWarehouse.from_settings(settings)
-    return DuckDBWarehouse(settings.duckdb_path, read_only=read_only)

@@ -10,16 +10,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 import flows.bigquery
-from flows.bigquery import BigQueryWarehouse, to_parquet
-from flows.gcp import GcpConfigError, bigquery_client
+from flows.backends import open_warehouse
+from flows.bigquery import BigQueryWarehouse
+from flows.errors import GcpConfigError, WarehouseError
+from flows.gcp import bigquery_client
 from flows.lake import LocalLake
 from flows.staging import LakeSource, load_changed
-from flows.warehouse import TableSpec, WarehouseError, open_warehouse
+from flows.warehouse import TableSpec
 from tests.gcp.emulators import closed_endpoint
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
@@ -222,38 +222,6 @@ def test_load_changed_from_the_lake(wh, dataset, tmp_path: Path) -> None:
     result = load_changed(lake, wh, dataset, source)
     assert (result.days, result.rows) == ([D2], 2)
     assert content(wh, dataset)["value"].tolist() == [1.0, 2.0, 9.0, 10.0]
-
-
-def test_load_from_gs_uris(wh, dataset, bq_emulator) -> None:
-    # The emulator reads gs://bucket/key from its mapped folder (BigQuery reads the bucket),
-    # with DuckDB's hive-partition detection: a `date=...` segment would become a 7th column,
-    # which BigQuery does not do, so this key has none.
-    key = f"raw/t/{D1}/part.parquet"
-    target = bq_emulator.gcs_root / "lake" / key
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(to_parquet(SPEC, SPEC.conform(rows([D1], value=4.0))))
-    assert wh.replace_partitions_from_uris(dataset, SPEC, [f"gs://lake/{key}"], {D1}) == 2
-    assert content(wh, dataset)["value"].tolist() == [4.0, 5.0]
-
-
-def test_load_from_uris_falls_back_to_the_frame(wh, dataset) -> None:
-    uris = ["gs://no-such-bucket/raw/part.parquet"]
-    with pytest.raises(WarehouseError, match="no-such-bucket"):
-        wh.replace_partitions_from_uris(dataset, SPEC, uris, {D1})
-    loaded = wh.replace_partitions_from_uris(
-        dataset, SPEC, uris, {D1}, fallback=lambda: rows([D1], value=6.0)
-    )
-    assert loaded == 2 and content(wh, dataset)["value"].tolist() == [6.0, 7.0]
-    assert leftovers(wh, dataset) == []
-
-
-def test_uri_rows_outside_the_days_are_refused(wh, dataset, bq_emulator) -> None:
-    path = bq_emulator.gcs_root / "lake" / "raw/u/part.parquet"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pandas(SPEC.conform(rows([D2])), preserve_index=False), path)
-    with pytest.raises(WarehouseError, match="outside the partitions replaced"):
-        wh.replace_partitions_from_uris(dataset, SPEC, ["gs://lake/raw/u/part.parquet"], {D1})
-    assert leftovers(wh, dataset) == []
 
 
 # --- configuration faults ---------------------------------------------------------------

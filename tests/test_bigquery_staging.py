@@ -21,9 +21,10 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
 
 from flows.bigquery import BigQueryWarehouse
+from flows.errors import WarehouseError
 from flows.lake import LocalLake
 from flows.staging import LakeSource, load_changed
-from flows.warehouse import LOADS_TABLE, DuckDBWarehouse, TableSpec, WarehouseError
+from flows.warehouse import LOADS_TABLE, DuckDBWarehouse, TableSpec
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 

@@ -39,7 +39,7 @@ def sources(settings, monkeypatch):
 
 def snapshot() -> dict[str, pd.DataFrame]:
     """Every staging and production table, sorted, for comparing two warehouse states."""
-    from flows.warehouse import open_warehouse
+    from flows.backends import open_warehouse
 
     settings = get_settings()
     wh = open_warehouse(settings)

@@ -12,8 +12,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from google.auth.credentials import AnonymousCredentials
 from google.oauth2 import service_account
 
+from flows.errors import GcpConfigError
 from flows.gcp import (
-    GcpConfigError,
     check_endpoint,
     check_project,
     credentials_and_project,

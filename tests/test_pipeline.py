@@ -6,8 +6,9 @@ from datetime import date
 
 import pytest
 
-from flows.pipeline import STEPS, BackfillRow, odre_backfill_rows, run_steps
+from flows.pipeline import STEPS, odre_backfill_rows, run_steps
 from flows.staging import LoadResult
+from flows.status import BackfillRow
 
 AS_OF = date(2025, 3, 30)
 
@@ -95,8 +96,8 @@ def test_load_staging_and_daily_pipeline_under_prefect(
     import pandas as pd
 
     from flows import pipeline
-    from flows.lake import open_lake
-    from flows.warehouse import TableSpec, open_warehouse
+    from flows.backends import open_lake, open_warehouse
+    from flows.warehouse import TableSpec
 
     spec = TableSpec("obs", {"day": "date", "v": "float64"}, "day")
     source = pipeline.LakeSource(prefix="curated/obs/", partition_key="date", spec=spec)
@@ -179,9 +180,8 @@ def test_backfill_runs_month_chunks_and_resumes_after_a_failure(
 
     import flows.transform
     from flows import pipeline
-    from flows.lake import open_lake
+    from flows.backends import open_lake, open_warehouse
     from flows.odre.schemas import GAS_STORAGE
-    from flows.warehouse import open_warehouse
 
     # The lake already holds the gas days (an offline backfill rebuilds from it).
     lake = open_lake(settings)

@@ -9,9 +9,9 @@ import pytest
 
 from flows import runlog
 from flows.lake import LocalLake
-from flows.meteofrance.backfill import BackfillRow
 from flows.pipeline import PipelineSummary, StepOutcome
 from flows.staging import LoadResult, load_changed
+from flows.status import BackfillRow, BackfillStatus
 from flows.transform import SourceFreshness, TransformSummary
 
 AS_OF = date(2025, 3, 30)
@@ -43,8 +43,8 @@ def test_a_step_that_reports_gaps_or_stale_sources_is_a_warning() -> None:
     assert runlog.finished("transform", built, T0, T0).status == "warning"
     assert runlog.finished("transform", TransformSummary(target="local"), T0, T0).status == "ok"
     rows = [
-        BackfillRow(AS_OF, "arpege/01/SP1/00", "rebuilt"),
-        BackfillRow(AS_OF, "arome/0025/SP1/00", "missing", "gone from the source"),
+        BackfillRow(AS_OF, "arpege/01/SP1/00", BackfillStatus.REBUILT),
+        BackfillRow(AS_OF, "arome/0025/SP1/00", BackfillStatus.MISSING, "gone"),
     ]
     backfill = runlog.finished("backfill", rows, T0, T0)
     assert backfill.status == "warning"
@@ -129,7 +129,7 @@ def test_a_flow_run_on_its_own_records_itself_a_sub_flow_does_not(prefect_server
 def test_a_pipeline_run_surfaces_in_the_pipeline_runs_mart(prefect_server, settings, monkeypatch):
     """The run writes its summary; its load and transform steps carry it to the mart."""
     from flows import pipeline
-    from flows.warehouse import open_warehouse
+    from flows.backends import open_warehouse
 
     def odre() -> None:
         raise RuntimeError("ODRÉ answered 503")
@@ -184,8 +184,8 @@ def test_a_pipeline_run_surfaces_in_the_pipeline_runs_mart(prefect_server, setti
 
 
 def test_the_staging_load_finds_the_runs_under_the_configured_prefix(settings, monkeypatch):
+    from flows.backends import open_warehouse
     from flows.settings import get_settings
-    from flows.warehouse import open_warehouse
 
     monkeypatch.setenv("AGGREGAT_PIPELINE_RUNS_PREFIX", "health/runs")
     get_settings.cache_clear()

@@ -8,6 +8,7 @@ from datetime import date
 import pytest
 from pydantic import ValidationError
 
+from flows.backends import dbt_target
 from flows.settings import PROJECT_ROOT, Settings, settings_table
 
 
@@ -28,7 +29,7 @@ def test_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
         date(2020, 2, 1),
     )
     assert "secret" not in repr(s)
-    assert s.resolved_dbt_target == "dev"
+    assert dbt_target(s) == "dev"
 
 
 def test_dotenv_is_read(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from flows.errors import TransformError
 from flows.odre.schemas import DATASETS
 from flows.settings import PROJECT_ROOT, Settings
 from flows.transform import (
-    TransformError,
     TransformSummary,
     build_arguments,
     dbt_environment,

@@ -8,7 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from flows.warehouse import DuckDBWarehouse, TableSpec, WarehouseError, partition_days
+from flows.errors import WarehouseError
+from flows.warehouse import DuckDBWarehouse, TableSpec, partition_days
 
 SPEC = TableSpec(
     name="t",

@@ -12,7 +12,6 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -235,55 +234,3 @@ def coverage(hourly: pd.DataFrame) -> float:
     ok = hourly[["actual", "p10", "p90"]].notna().all(axis=1)
     inside = (hourly["actual"] >= hourly["p10"]) & (hourly["actual"] <= hourly["p90"])
     return float(inside[ok].mean()) if ok.any() else float("nan")
-
-
-def backtest_cli(start: date, end: date, out_dir: str) -> int:
-    """`python -m flows backtest`: read the warehouse, backtest, write the three reports."""
-    import sys
-
-    from flows.forecast import inputs
-    from flows.forecast.features import local_day_bounds_utc
-    from flows.forecast.model import ModelConfig
-    from flows.forecast.report import write_reports
-    from flows.settings import get_settings
-    from flows.warehouse import open_warehouse
-
-    settings = get_settings()
-    cfg = FeatureConfig.from_settings(settings)
-    first = start - timedelta(days=settings.forecast_training_days + 10)
-    try:
-        wh = open_warehouse(settings)
-        lo, _ = local_day_bounds_utc(first, cfg.timezone)
-        _, hi = local_day_bounds_utc(end, cfg.timezone)
-        consumption = inputs.read_consumption(wh, settings, lo, hi)
-        temps = inputs.read_observed_temperatures(wh, settings, first, end)
-        if consumption.empty:
-            raise ValueError(
-                f"no consumption in {settings.production_dataset} for {first} .. {end}"
-            )
-        result = backtest(
-            consumption,
-            temps,
-            start,
-            end,
-            feature_cfg=cfg,
-            model_cfg=ModelConfig.from_settings(settings),
-            retrain_every_days=settings.forecast_retrain_every_days,
-            training_days=settings.forecast_training_days,
-            online_cfg=OnlineConfig.from_settings(settings),
-            adaptation_days=settings.forecast_adaptation_days,
-            progress=True,
-        )
-    except (ValueError, RuntimeError) as exc:
-        print(f"backtest {start} .. {end} failed: {exc}", file=sys.stderr)
-        return 1
-    result.notes.append(
-        "observed temperatures stand in for weather forecasts (an optimistic bound on the"
-        " temperature input)"
-    )
-    paths = write_reports(result, Path(out_dir))
-    for level in ("hourly", "daily"):
-        scores = ", ".join(f"{name} {m['mape']:.2f} %" for name, m in result.metrics[level].items())
-        print(f"{level} MAPE: {scores}")
-    print("reports: " + ", ".join(str(p) for p in paths.values()))
-    return 0

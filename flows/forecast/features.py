@@ -25,6 +25,7 @@ import holidays
 import numpy as np
 import pandas as pd
 
+from flows.errors import FeatureError
 from flows.regions import REGIONS, population_weights
 
 if TYPE_CHECKING:
@@ -37,10 +38,6 @@ REGION_CODES = tuple(r.code for r in REGIONS)
 WEATHER_COLUMNS = ("t2m_c", "rh2m_pct", "wind10m_ms", "ssrd_wh_m2", "tcc_pct", "precip_mm")
 HOUR = pd.Timedelta(hours=1)
 DAY = pd.Timedelta(days=1)
-
-
-class FeatureError(ValueError):
-    """Inputs cannot make complete features; the message names what is missing."""
 
 
 @dataclass(frozen=True)

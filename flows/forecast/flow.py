@@ -11,11 +11,12 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from flows.backends import open_lake, open_warehouse
+from flows.errors import DataQualityError, FeatureError, ModelError, RegistryError, TrainingError
 from flows.forecast import inputs
 from flows.forecast.features import (
     DAY,
     FeatureConfig,
-    FeatureError,
     as_day,
     attach_target,
     build_features,
@@ -23,16 +24,14 @@ from flows.forecast.features import (
     last_known_hour_utc,
     local_day_bounds_utc,
 )
-from flows.forecast.model import FALLBACK_EXPERT, ConsumptionModel, ModelConfig, ModelError
+from flows.forecast.model import FALLBACK_EXPERT, ConsumptionModel, ModelConfig
 from flows.forecast.online import OnlineConfig, online_forecast
-from flows.forecast.quality import DataQualityError, check_consumption, prediction_temperatures
-from flows.forecast.registry import Decision, ModelMetadata, Registry, RegistryError, promotion
+from flows.forecast.quality import check_consumption, prediction_temperatures
+from flows.forecast.registry import Decision, ModelMetadata, Registry, promotion
 from flows.forecast.tables import daily_spec, hourly_spec
-from flows.forecast.training import Challenger, TrainingError, TrainingWindow, fit_challenger, mape
-from flows.lake import open_lake
+from flows.forecast.training import Challenger, TrainingWindow, fit_challenger, mape
 from flows.runlog import RECORD
 from flows.settings import Settings, get_settings
-from flows.warehouse import open_warehouse
 
 # What a forecast command reports as a clear failure rather than a traceback.
 FORECAST_ERRORS = (
@@ -78,11 +77,6 @@ class PredictResult:
         """Human lines for the pipeline's run summary."""
         lines = [_summary(self.trained)] if self.trained else []
         return "\n".join([*lines, _summary(self)])
-
-
-def today_local(settings: Settings) -> date:
-    """Today in the forecast's time zone."""
-    return pd.Timestamp.now(tz=settings.forecast_timezone).date()
 
 
 def _registry(settings: Settings) -> Registry:
@@ -180,7 +174,7 @@ def register_and_decide(
 def train(as_of: date | None = None) -> TrainResult:
     """Weekly: fit a challenger, score it against the champion, promote it if not worse."""
     settings = get_settings()
-    as_of = as_of or today_local(settings)
+    as_of = as_of or settings.today()
     window = TrainingWindow.of(
         as_of,
         settings.forecast_training_days,
@@ -367,7 +361,7 @@ def write_forecast(hourly: pd.DataFrame, daily: pd.DataFrame, issue_day: date) -
 def predict(as_of: date | None = None) -> PredictResult:
     """Daily: forecast D+1..D+H hourly with P10/P50/P90 from the champion (trained if none)."""
     settings = get_settings()
-    issue_day = as_of or today_local(settings)
+    issue_day = as_of or settings.today()
     trained = None
     if _registry(settings).champion() is None:
         trained = train(as_of=issue_day)

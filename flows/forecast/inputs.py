@@ -11,6 +11,7 @@ from datetime import date, timedelta
 
 import pandas as pd
 
+from flows.errors import InputMissingError
 from flows.forecast.features import days, utc_naive
 from flows.settings import Settings
 from flows.warehouse import Warehouse
@@ -19,10 +20,6 @@ CONSUMPTION_TABLE = "energy_mix_hourly"
 OBSERVED_TABLE = "odre__temperature_quotidienne_regionale"
 FORECAST_TABLE = "meteofrance__temperature_daily"
 TEMPERATURE_COLUMNS = ["date", "code_insee_region", "tmin", "tmax", "tmoy"]
-
-
-class InputMissingError(RuntimeError):
-    """A table the forecast reads does not exist yet; the message names it."""
 
 
 def _ts(value: pd.Timestamp) -> str:

@@ -16,16 +16,13 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from flows.errors import ModelError
 from flows.settings import FORECAST_EXPERTS
 
 if TYPE_CHECKING:
     from flows.settings import Settings
 
 CATEGORICAL = ("hour_local", "weekday")
-
-
-class ModelError(RuntimeError):
-    """A model cannot be trained, loaded or applied; the message names the cause."""
 
 
 def _is_lag(name: str) -> bool:

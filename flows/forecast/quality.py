@@ -7,6 +7,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
+from flows.errors import DataQualityError
 from flows.forecast.features import (
     DAY,
     HOUR,
@@ -19,10 +20,6 @@ from flows.forecast.features import (
     local_day_bounds_utc,
     normalize_consumption,
 )
-
-
-class DataQualityError(ValueError):
-    """An input of the prediction is missing, stale or implausible; nothing was predicted."""
 
 
 def _ranges(hours: pd.DatetimeIndex) -> list[str]:

@@ -23,14 +23,11 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
+from flows.errors import LakeError, ModelError, RegistryError
 from flows.forecast.features import FEATURE_SET_VERSION
-from flows.forecast.model import ConsumptionModel, ModelError, model_from_strings
-from flows.lake import Lake, LakeError
+from flows.forecast.model import ConsumptionModel, model_from_strings
+from flows.lake import Lake
 from flows.runlog import PROMOTIONS, partition_key
-
-
-class RegistryError(RuntimeError):
-    """The registry or one of its models is unusable; the message names the object."""
 
 
 @dataclass

@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 import numpy as np
 import pandas as pd
 
+from flows.errors import ModelError, TrainingError
 from flows.forecast.features import (
     FEATURE_SET_VERSION,
     FeatureConfig,
@@ -23,18 +24,8 @@ from flows.forecast.features import (
     feature_names,
     incomplete_rows,
 )
-from flows.forecast.model import (
-    ConsumptionModel,
-    ModelConfig,
-    ModelError,
-    panel_mean,
-    train_model,
-)
+from flows.forecast.model import ConsumptionModel, ModelConfig, panel_mean, train_model
 from flows.forecast.registry import ModelMetadata, data_fingerprint, new_version
-
-
-class TrainingError(RuntimeError):
-    """A model cannot be trained from the data at hand; the message names the window."""
 
 
 @dataclass(frozen=True)

@@ -16,16 +16,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from flows.lake import Lake, LocalLake
-from flows.meteofrance.catalogue import ModelGrid, Product, parse_run_label, run_label, run_prefix
+from flows.errors import ArchiveError
+from flows.lake import Lake, run_label, run_segment
+from flows.meteofrance.catalogue import ModelGrid, Product, run_prefix
 
 FEATURES = "features.parquet"
 TEMPERATURE_DAILY = "temperature_daily.parquet"
 CURATED_ROOT = "curated/weather/"
-
-
-class ArchiveError(RuntimeError):
-    """A run's archive is missing files or cannot be read."""
 
 
 def raw_files(lake: Lake, product: Product, run_time: datetime) -> dict[str, str]:
@@ -38,16 +35,9 @@ def raw_files(lake: Lake, product: Product, run_time: datetime) -> dict[str, str
     }
 
 
-def archived_runs(lake: Lake, product: Product) -> list[datetime]:
-    """Run times the lake holds raw files for, for one product (any run hour)."""
-    p = product
-    prefix = f"raw/meteofrance/{p.model}/{p.grid}/{p.package}/"
-    return [parse_run_label(v) for v in lake.list_partitions(prefix, "run")]
-
-
 def curated_prefix(model_grid: ModelGrid, run_time: datetime) -> str:
     """The lake folder of one model run's curated outputs."""
-    return f"{CURATED_ROOT}{model_grid.model}/{model_grid.grid}/run={run_label(run_time)}/"
+    return f"{CURATED_ROOT}{model_grid.model}/{model_grid.grid}/{run_segment(run_time)}/"
 
 
 def curated_keys(model_grid: ModelGrid, run_time: datetime) -> tuple[str, str]:
@@ -86,8 +76,9 @@ def write_curated(
 @contextmanager
 def local_copies(lake: Lake, keys: list[str], workdir: Path) -> Iterator[list[Path]]:
     """Local paths of lake objects: the files themselves on a local lake, else downloads."""
-    if isinstance(lake, LocalLake):
-        paths = [Path(lake.uri(key)) for key in keys]
+    local = [lake.local_path(key) for key in keys]
+    if all(path is not None for path in local):
+        paths = [p for p in local if p is not None]
         missing = [k for k, p in zip(keys, paths, strict=True) if not p.is_file()]
         if missing:
             raise ArchiveError(f"lake objects missing: {missing}")

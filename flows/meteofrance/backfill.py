@@ -12,7 +12,6 @@ For each day and product, in order of cost:
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -20,14 +19,10 @@ import httpx
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 
-from flows.lake import Lake, open_lake
-from flows.meteofrance.archive import (
-    ArchiveError,
-    curated_present,
-    local_copies,
-    raw_files,
-    write_curated,
-)
+from flows.backends import open_lake
+from flows.errors import ArchiveError
+from flows.lake import Lake
+from flows.meteofrance.archive import curated_present, local_copies, raw_files, write_curated
 from flows.meteofrance.catalogue import (
     ModelRun,
     Product,
@@ -37,20 +32,9 @@ from flows.meteofrance.catalogue import (
     products_from_settings,
     still_at_source,
 )
-from flows.meteofrance.download import ProductRun, RunStatus, fetch_product_run, make_client
+from flows.meteofrance.download import ProductRun, fetch_product_run, make_client
 from flows.settings import Settings, get_settings
-
-ARCHIVED, REBUILT, DOWNLOADED, MISSING = "archived", "rebuilt", "downloaded", "missing"
-
-
-@dataclass
-class BackfillRow:
-    """What a backfill found or did for one day and one product."""
-
-    day: date
-    product: str
-    status: str  # archived | rebuilt | downloaded | missing
-    detail: str = ""
+from flows.status import BackfillRow, BackfillStatus, RunStatus
 
 
 def missing_in_lake(settings: Settings, lake: Lake, product: Product, day: date) -> list[str]:
@@ -90,7 +74,11 @@ def curate_run(settings: Settings, lake: Lake, run: ModelRun) -> int:
 
 
 def _status_rows(
-    day: date, run: ModelRun, status: str, detail: str, products: tuple[Product, ...] | None = None
+    day: date,
+    run: ModelRun,
+    status: BackfillStatus,
+    detail: str,
+    products: tuple[Product, ...] | None = None,
 ) -> list[BackfillRow]:
     return [
         BackfillRow(day, p.name, status, detail)
@@ -122,39 +110,50 @@ def backfill_model_run(
                 else f"older than the source's {settings.meteofrance_retention_days}-day retention"
             )
             rows.append(
-                BackfillRow(day, p.name, MISSING, f"groups {lacking[p]} not in the lake ({why})")
+                BackfillRow(
+                    day,
+                    p.name,
+                    BackfillStatus.MISSING,
+                    f"groups {lacking[p]} not in the lake ({why})",
+                )
             )
             continue
         fetched[p] = fetch_product_run(settings, lake, p, day, now, client)
         if fetched[p].status != RunStatus.COMPLETE:
-            rows.append(BackfillRow(day, p.name, MISSING, fetched[p].describe()))
+            rows.append(BackfillRow(day, p.name, BackfillStatus.MISSING, fetched[p].describe()))
     failed = {r.product for r in rows}
     # Raw-only packages: archived, or downloaded now.
     for p in run.products:
         if p in run.feature_products or p.name in failed:
             continue
-        status = DOWNLOADED if p in fetched else ARCHIVED
+        status = BackfillStatus.DOWNLOADED if p in fetched else BackfillStatus.ARCHIVED
         rows.append(BackfillRow(day, p.name, status, "raw files in the lake"))
     features = run.feature_products
     if not features:
         return _ordered(rows, run)
     if curated:
         return _ordered(
-            rows + _status_rows(day, run, ARCHIVED, "curated features in the lake", features), run
+            rows
+            + _status_rows(
+                day, run, BackfillStatus.ARCHIVED, "curated features in the lake", features
+            ),
+            run,
         )
     blocked = [p.name for p in features if p.name in failed]
     if blocked:
         rest = tuple(p for p in features if p.name not in failed)
         detail = f"features not built: {', '.join(blocked)} incomplete"
-        return _ordered(rows + _status_rows(day, run, MISSING, detail, rest), run)
+        return _ordered(rows + _status_rows(day, run, BackfillStatus.MISSING, detail, rest), run)
     try:
         count = curate_run(settings, lake, run)
     except Exception as exc:  # noqa: BLE001 - a bad archived file is reported per row, not raised
         return _ordered(
-            rows + _status_rows(day, run, MISSING, f"decode failed: {exc}", features), run
+            rows
+            + _status_rows(day, run, BackfillStatus.MISSING, f"decode failed: {exc}", features),
+            run,
         )
     for p in features:
-        status = DOWNLOADED if p in fetched else REBUILT
+        status = BackfillStatus.DOWNLOADED if p in fetched else BackfillStatus.REBUILT
         how = "fetched from the source" if p in fetched else "from the lake's archive"
         rows.append(BackfillRow(day, p.name, status, f"{how}, {count} feature rows"))
     return _ordered(rows, run)
@@ -212,7 +211,7 @@ def backfill_weather_flow(
     logger = get_run_logger()
     rows = backfill_weather(start, end, products, offline)
     for r in rows:
-        log = logger.warning if r.status == MISSING else logger.info
+        log = logger.warning if r.status == BackfillStatus.MISSING else logger.info
         log("%s %s: %s %s", r.day, r.product, r.status, r.detail)
     create_table_artifact(
         key="backfill-weather",

@@ -13,12 +13,20 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from urllib.parse import quote, urlencode
 
-from flows.meteofrance.grib import ExpectedContent, Grid, ParamKey
+from flows.errors import CatalogueError
+from flows.lake import run_label, run_segment
+from flows.meteofrance.grib import (
+    RH2M,
+    SSRD,
+    T2M,
+    TP,
+    U10,
+    V10,
+    ExpectedContent,
+    Grid,
+    ParamKey,
+)
 from flows.settings import Settings
-
-
-class CatalogueError(ValueError):
-    """A product, grid or group that the catalogue does not know."""
 
 
 @dataclass(frozen=True)
@@ -226,14 +234,8 @@ def expected_grid(settings: Settings, model_grid: ModelGrid) -> Grid:
     )
 
 
-# Fields every file of a package must carry, by GRIB2 keys (WMO table 4.2); the same keys
-# the feature decoder reads. Accumulations are absent at step 0, hence "optional per step".
-T2M = ParamKey(0, 0, 0, "heightAboveGround", 2, "instant")
-RH2M = ParamKey(0, 1, 1, "heightAboveGround", 2, "instant")
-U10 = ParamKey(0, 2, 2, "heightAboveGround", 10, "instant")
-V10 = ParamKey(0, 2, 3, "heightAboveGround", 10, "instant")
-TP = ParamKey(0, 1, 8, "surface", 0, "accum")
-SSRD = ParamKey(0, 4, 7, "surface", 0, "accum")
+# Fields every file of a package must carry. Accumulations are absent at step 0, hence
+# "optional per step".
 ACCUMULATED = frozenset({TP, SSRD})
 EXPECTED_PARAMS: dict[tuple[str, str], frozenset[ParamKey]] = {
     ("arpege", "SP1"): frozenset({T2M, RH2M, U10, V10, TP, SSRD}),
@@ -257,19 +259,6 @@ def expected_content(settings: Settings, file: GroupFile) -> ExpectedContent:
 def stamp(run_time: datetime) -> str:
     """The source's run stamp, `2026-05-11T00:00:00Z`."""
     return run_time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def run_label(run_time: datetime) -> str:
-    """The lake's run partition value, `2026-05-11T00Z`."""
-    return run_time.astimezone(UTC).strftime("%Y-%m-%dT%HZ")
-
-
-def parse_run_label(text: str) -> datetime:
-    """The run time of a lake partition value like `2026-05-11T00Z`."""
-    try:
-        return datetime.strptime(text, "%Y-%m-%dT%HZ").replace(tzinfo=UTC)
-    except ValueError as exc:
-        raise CatalogueError(f"not a run label YYYY-MM-DDTHHZ: {text!r}") from exc
 
 
 @dataclass(frozen=True)
@@ -345,7 +334,7 @@ def lake_key(file: GroupFile) -> str:
 def run_prefix(product: Product, run_time: datetime) -> str:
     """The lake folder of one product run's raw files."""
     p = product
-    return f"raw/meteofrance/{p.model}/{p.grid}/{p.package}/run={run_label(run_time)}/"
+    return f"raw/meteofrance/{p.model}/{p.grid}/{p.package}/{run_segment(run_time)}/"
 
 
 def ready_at(settings: Settings, run_time: datetime) -> datetime:

@@ -20,12 +20,10 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from enum import StrEnum
 from pathlib import Path
 
 import httpx
@@ -37,7 +35,8 @@ from tenacity import (
 )
 from tqdm import tqdm
 
-from flows.lake import Lake
+from flows.errors import GribError, TransientHTTPError
+from flows.lake import Lake, run_label
 from flows.meteofrance.catalogue import (
     GroupFile,
     Product,
@@ -46,36 +45,18 @@ from flows.meteofrance.catalogue import (
     lake_key,
     late_at,
     ready_at,
-    run_label,
     run_prefix,
     source_request,
 )
-from flows.meteofrance.grib import GribError, validate_grib
+from flows.meteofrance.grib import validate_grib
 from flows.settings import Settings
+from flows.status import FileStatus, RunStatus
 
 CHUNK = 1 << 20
 _MD5 = re.compile(r"^[0-9a-f]{32}$")
 
 
-class TransientHTTPError(RuntimeError):
-    """A 5xx or 429 answer, or a body shorter than announced: worth retrying."""
-
-
-class FileStatus(StrEnum):
-    DOWNLOADED = "downloaded"  # fetched now, validated, archived
-    PRESENT = "present"  # already archived with the same content: not fetched
-    NOT_PUBLISHED = "not_published"  # 404 at the source (not yet, or no longer)
-    INVALID = "invalid"  # fetched but rejected by validation: not archived
-    FAILED = "failed"  # HTTP or network error after every retry
-
-
 OK_STATUSES = frozenset({FileStatus.DOWNLOADED, FileStatus.PRESENT})
-
-
-class RunStatus(StrEnum):
-    COMPLETE = "complete"  # every group archived and valid
-    NOT_READY = "not_ready"  # too early, or the last group not published yet
-    INCOMPLETE = "incomplete"  # gaps that are not explained by latency
 
 
 @dataclass
@@ -297,14 +278,10 @@ def fetch_product_run(
                 futures,
                 desc=f"{product.name} {run_label(run_time)}",
                 unit="file",
-                disable=not _progress(settings),
+                disable=not settings.show_progress,
             )
             results = [future.result() for future in bar]
     finally:
         if own_client:
             client.close()
     return ProductRun(product, run_time, run_status(settings, run_time, results, now), results)
-
-
-def _progress(settings: Settings) -> bool:
-    return settings.progress if settings.progress is not None else sys.stderr.isatty()

@@ -21,8 +21,17 @@ import eccodes
 import numpy as np
 import pandas as pd
 
+from flows.errors import GribError
 from flows.meteofrance.grib import (
-    GribError,
+    RH2M,
+    SSRD,
+    T2M,
+    TCC,
+    TCC_ATMOSPHERE,
+    TP,
+    U10,
+    V10,
+    WS10,
     Grid,
     ParamKey,
     check_same_grid,
@@ -42,22 +51,17 @@ from flows.meteofrance.points import (
     point_weights,
 )
 
-H2 = ("heightAboveGround", 2)
-H10 = ("heightAboveGround", 10)
-SURFACE = ("surface", 0)
-
-# GRIB2 keys of the fields used, as ARPEGE and AROME SP1/SP2 files carry them (WMO code
-# table 4.2). Several keys may feed one field; the first present wins.
+# The field each GRIB2 key feeds. Several keys may feed one field; the first present wins.
 FIELDS: dict[ParamKey, str] = {
-    ParamKey(0, 0, 0, *H2, "instant"): "t2m",  # temperature, K
-    ParamKey(0, 1, 1, *H2, "instant"): "rh2m",  # relative humidity, %
-    ParamKey(0, 2, 2, *H10, "instant"): "u10",  # u-component of wind, m/s
-    ParamKey(0, 2, 3, *H10, "instant"): "v10",  # v-component of wind, m/s
-    ParamKey(0, 2, 1, *H10, "instant"): "ws10",  # wind speed, m/s
-    ParamKey(0, 4, 7, *SURFACE, "accum"): "ssrd",  # downward short-wave radiation, J/m2
-    ParamKey(0, 6, 1, *SURFACE, "instant"): "tcc",  # total cloud cover, %
-    ParamKey(0, 6, 1, "entireAtmosphere", 0, "instant"): "tcc",
-    ParamKey(0, 1, 8, *SURFACE, "accum"): "tp",  # total precipitation, kg/m2 = mm
+    T2M: "t2m",
+    RH2M: "rh2m",
+    U10: "u10",
+    V10: "v10",
+    WS10: "ws10",
+    SSRD: "ssrd",
+    TCC: "tcc",
+    TCC_ATMOSPHERE: "tcc",
+    TP: "tp",
 }
 
 _NUMBERS = frozenset(key[:3] for key in FIELDS)

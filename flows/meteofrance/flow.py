@@ -18,21 +18,14 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from flows.lake import open_lake
+from flows.backends import open_lake
 from flows.meteofrance.archive import curated_present
-from flows.meteofrance.backfill import BackfillRow, backfill_weather, curate_run
+from flows.meteofrance.backfill import backfill_weather, curate_run
 from flows.meteofrance.catalogue import ModelRun, Product, model_runs, products_from_settings
-from flows.meteofrance.download import FileStatus, ProductRun, RunStatus, fetch_product_run
+from flows.meteofrance.download import ProductRun, fetch_product_run
 from flows.runlog import RECORD
 from flows.settings import get_settings
-
-CURATED, UP_TO_DATE, NOT_READY, INCOMPLETE, RAW_ONLY = (
-    "curated",
-    "up_to_date",
-    "not_ready",
-    "incomplete",
-    "raw_only",
-)
+from flows.status import BackfillRow, BackfillStatus, FileStatus, RunStatus, WeatherRunStatus
 
 
 @dataclass
@@ -40,7 +33,7 @@ class RunOutcome:
     """One model run of the day: its packages' downloads and whether it was curated."""
 
     run: str  # e.g. "arpege/01 2026-05-11T00Z"
-    status: str  # curated | up_to_date | not_ready | incomplete | raw_only
+    status: WeatherRunStatus
     products: list[ProductRun] = field(default_factory=list)
     rows: int = 0
     detail: str = ""
@@ -67,13 +60,19 @@ class WeatherSummary:
     @property
     def gaps(self) -> list[str]:
         return [g for r in self.runs for g in r.gaps] + [
-            f"{b.day} {b.product}: {b.detail}" for b in self.lookback if b.status == "missing"
+            f"{b.day} {b.product}: {b.detail}"
+            for b in self.lookback
+            if b.status == BackfillStatus.MISSING
         ]
 
     def describe(self) -> str:
         lines = [f"{r.run}: {r.status}" + (f" ({r.detail})" if r.detail else "") for r in self.runs]
-        fixed = [b for b in self.lookback if b.status in ("rebuilt", "downloaded")]
-        missing = [b for b in self.lookback if b.status == "missing"]
+        fixed = [
+            b
+            for b in self.lookback
+            if b.status in (BackfillStatus.REBUILT, BackfillStatus.DOWNLOADED)
+        ]
+        missing = [b for b in self.lookback if b.status == BackfillStatus.MISSING]
         lines.append(
             f"look-back: {len(fixed)} day x product rebuilt or downloaded, {len(missing)} missing"
         )
@@ -117,15 +116,21 @@ def outcome_of(run: ModelRun, fetched: list[ProductRun], curated_already: bool) 
     label = run.label
     features = [f for f in fetched if f.product in run.feature_products]
     if any(f.status == RunStatus.INCOMPLETE for f in features):
-        return RunOutcome(label, INCOMPLETE, fetched, detail="gaps; features not written")
+        return RunOutcome(
+            label, WeatherRunStatus.INCOMPLETE, fetched, detail="gaps; features not written"
+        )
     if any(f.status == RunStatus.NOT_READY for f in features):
-        return RunOutcome(label, NOT_READY, fetched, detail="not fully published yet")
+        return RunOutcome(
+            label, WeatherRunStatus.NOT_READY, fetched, detail="not fully published yet"
+        )
     if not features:
-        return RunOutcome(label, RAW_ONLY, fetched, detail="no package decoded into features")
+        return RunOutcome(
+            label, WeatherRunStatus.RAW_ONLY, fetched, detail="no package decoded into features"
+        )
     changed = any(f.status == FileStatus.DOWNLOADED for p in features for f in p.files)
     if curated_already and not changed:
-        return RunOutcome(label, UP_TO_DATE, fetched, detail="already curated")
-    return RunOutcome(label, CURATED, fetched)
+        return RunOutcome(label, WeatherRunStatus.UP_TO_DATE, fetched, detail="already curated")
+    return RunOutcome(label, WeatherRunStatus.CURATED, fetched)
 
 
 @flow(name="ingest-weather", on_completion=RECORD, on_failure=RECORD)
@@ -136,7 +141,7 @@ def ingest_weather(
     logger = get_run_logger()
     settings = get_settings()
     now = datetime.now(UTC)
-    as_of = as_of or now.date()
+    as_of = as_of or settings.today()
     chosen = products_from_settings(settings, products)
     summary = WeatherSummary(as_of)
     lake = open_lake(settings)
@@ -146,7 +151,7 @@ def ingest_weather(
         fetched = [fetch_product(p, as_of, now) for p in run.products]
         already = curated_present(lake, run.model_grid, run.run_time)
         outcome = outcome_of(run, fetched, already)
-        if outcome.status == CURATED:
+        if outcome.status == WeatherRunStatus.CURATED:
             outcome.rows = curate(run)
         summary.runs.append(outcome)
     first = as_of - timedelta(days=settings.meteofrance_lookback_days)

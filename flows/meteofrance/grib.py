@@ -18,13 +18,11 @@ from typing import IO, Any, NamedTuple
 
 import eccodes
 
+from flows.errors import GribError
+
 # Section 0 of a GRIB2 message: "GRIB", 2 reserved bytes, discipline, edition, 8-byte length.
 _SECTION0 = struct.Struct(">4s2xBBQ")
 _END = b"7777"
-
-
-class GribError(Exception):
-    """A GRIB file that cannot be trusted: truncated, corrupt, or not what was expected."""
 
 
 class ParamKey(NamedTuple):
@@ -42,6 +40,19 @@ class ParamKey(NamedTuple):
             f"{self.discipline}/{self.parameterCategory}/{self.parameterNumber} "
             f"{self.typeOfLevel} {self.level} {self.stepType}"
         )
+
+
+# The fields we read, by GRIB2 keys as ARPEGE and AROME SP1/SP2 files carry them (WMO code
+# table 4.2): the download's validation and the feature decoder name the same keys.
+T2M = ParamKey(0, 0, 0, "heightAboveGround", 2, "instant")  # temperature, K
+RH2M = ParamKey(0, 1, 1, "heightAboveGround", 2, "instant")  # relative humidity, %
+U10 = ParamKey(0, 2, 2, "heightAboveGround", 10, "instant")  # u-component of wind, m/s
+V10 = ParamKey(0, 2, 3, "heightAboveGround", 10, "instant")  # v-component of wind, m/s
+WS10 = ParamKey(0, 2, 1, "heightAboveGround", 10, "instant")  # wind speed, m/s
+SSRD = ParamKey(0, 4, 7, "surface", 0, "accum")  # downward short-wave radiation, J/m2
+TCC = ParamKey(0, 6, 1, "surface", 0, "instant")  # total cloud cover, %
+TCC_ATMOSPHERE = ParamKey(0, 6, 1, "entireAtmosphere", 0, "instant")  # the same, other level
+TP = ParamKey(0, 1, 8, "surface", 0, "accum")  # total precipitation, kg/m2 = mm
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,9 @@ from typing import TextIO
 
 import pandas as pd
 
+from flows.errors import GribError
 from flows.meteofrance.features import FIELDS, VARIABLES, file_features
-from flows.meteofrance.grib import GribError, GribInventory, validate_grib
+from flows.meteofrance.grib import GribInventory, validate_grib
 
 
 def decode_grib_cli(path: str, step: float | None = None, out: TextIO | None = None) -> int:

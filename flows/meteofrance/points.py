@@ -15,7 +15,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from flows.meteofrance.grib import GribError, Grid
+from flows.errors import GribError
+from flows.meteofrance.grib import Grid
 from flows.regions import NATIONAL_CODE, NATIONAL_NAME, REGION_BY_CODE, REGIONS, population_weights
 
 

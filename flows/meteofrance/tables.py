@@ -11,6 +11,8 @@ from datetime import date
 import pandas as pd
 import pyarrow as pa
 
+from flows.errors import LakeKeyError
+from flows.lake import RUN, partition_day
 from flows.meteofrance.archive import CURATED_ROOT, FEATURES, TEMPERATURE_DAILY
 from flows.staging import LakeSource
 from flows.warehouse import TableSpec
@@ -99,9 +101,10 @@ SPECS = (FEATURES_HOURLY, TEMPERATURE_DAILY_SPEC)
 
 
 def _run_day(key: str) -> date:
-    marker = "/run="
-    start = key.index(marker) + len(marker)
-    return date.fromisoformat(key[start : start + 10])
+    day = partition_day(key, RUN)
+    if day is None:
+        raise LakeKeyError(f"{key}: no run= partition")
+    return day
 
 
 def curated_to_frame(spec: TableSpec):

@@ -14,16 +14,13 @@ from datetime import UTC, date, datetime, timedelta
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
+from flows.errors import OdreError
 from flows.odre.schemas import Dataset
 from flows.settings import Settings
 
 # We always ask for UTC instants and field names, never French display labels.
 TIMEZONE = "UTC"
 EXPORT_FORMAT = "parquet"
-
-
-class OdreError(RuntimeError):
-    """An ODRÉ export could not be fetched or parsed; the message names dataset and window."""
 
 
 @dataclass(frozen=True, order=True)

@@ -1,4 +1,7 @@
-"""ODRÉ ingestion over a lake and a client: plan windows, land bodies, replace day partitions.
+"""The pure steps of ODRÉ ingestion: plan windows, land bodies, replace day partitions.
+
+The loop over datasets and windows is the `ingest-odre` flow (flows/odre/flow.py), each step
+there a task wrapping one function here.
 
 Windows are whole UTC days because the day partition is the unit of replacement: a window
 starting mid-day would replace that day with part of its rows. The look-back of the real-time
@@ -12,29 +15,17 @@ watermark, and then it has that much work to do anyway.
 
 from __future__ import annotations
 
-import logging
 import math
-import sys
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
-from tqdm import tqdm
-
-from flows.lake import Lake, LakeError
-from flows.odre.client import OdreClient, OdreError, Window
-from flows.odre.parse import (
-    Parsed,
-    day_partitions,
-    parse_export,
-    partition_bytes,
-    stored_digest,
-)
-from flows.odre.schemas import DATASETS, Dataset, get_dataset
+from flows.errors import LakeError
+from flows.lake import DAY, Lake
+from flows.odre.client import OdreClient, Window
+from flows.odre.parse import Parsed, day_partitions, partition_bytes, stored_digest
+from flows.odre.schemas import DATASETS, Dataset
 from flows.settings import Settings
 from flows.staging import LakeSource
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -129,10 +120,6 @@ class IngestSummary:
 # --- planning -------------------------------------------------------------------------------
 
 
-def utc_today() -> date:
-    return datetime.now(UTC).date()
-
-
 def lookback_days(dataset: Dataset, settings: Settings) -> int:
     """The dataset's re-read window in whole days (hours are rounded up)."""
     amount = int(getattr(settings, dataset.lookback_setting))
@@ -149,7 +136,7 @@ def history_start(dataset: Dataset, settings: Settings, as_of: date) -> date:
 
 def watermark(lake: Lake, dataset: Dataset) -> date | None:
     """The latest day partition of a dataset in the lake (a full listing)."""
-    days = lake.list_partitions(dataset.lake_prefix(), "date")
+    days = lake.list_partitions(dataset.lake_prefix(), DAY)
     return date.fromisoformat(days[-1]) if days else None
 
 
@@ -249,74 +236,12 @@ def window_result(
     )
 
 
-def ingest_window(lake: Lake, client: OdreClient, dataset: Dataset, window: Window) -> WindowResult:
-    """Fetch, land, parse and write one window."""
-    body = fetch_and_land(lake, client, dataset, window)
-    parsed = parse_export(dataset, window, body, datetime.now(UTC))
-    for warning in parsed.warnings:
-        log.warning("ODRÉ %s window %s: %s", dataset.id, window, warning)
-    written, unchanged = write_days(lake, dataset, window, parsed)
-    return window_result(dataset, window, parsed, written, unchanged)
-
-
-# --- runs -----------------------------------------------------------------------------------
-
-
-def show_progress(settings: Settings) -> bool:
-    """Progress bars when asked, else only on a terminal."""
-    return settings.progress if settings.progress is not None else sys.stderr.isatty()
-
-
-def progress(windows: list[Window], settings: Settings, label: str) -> Iterable[Window]:
-    """The windows, behind a tqdm bar when progress is shown."""
-    return tqdm(windows, desc=label, unit="window", disable=not show_progress(settings))
-
-
-def ingest_dataset(
-    lake: Lake,
-    client: OdreClient,
-    dataset: Dataset,
-    settings: Settings,
-    as_of: date,
-    start: date | None = None,
-    end: date | None = None,
-    summary: DatasetSummary | None = None,
-) -> DatasetSummary:
-    """Ingest one dataset window by window; an OdreError stops it (earlier windows stay)."""
-    summary = summary or DatasetSummary(dataset.id)
-    windows = plan_windows(lake, dataset, settings, as_of, start, end)
-    for window in progress(windows, settings, dataset.id):
-        summary.windows.append(ingest_window(lake, client, dataset, window))
-    return summary
-
-
-def ingest(
-    lake: Lake,
-    client: OdreClient,
-    settings: Settings,
-    as_of: date | None = None,
-    datasets: list[str] | None = None,
-    start: date | None = None,
-    end: date | None = None,
-) -> IngestSummary:
-    """Ingest several datasets; one failing is recorded and does not stop the others."""
-    summary = IngestSummary(as_of or utc_today())
-    for dataset_id in datasets or settings.odre_datasets:
-        result = DatasetSummary(dataset_id)
-        summary.datasets.append(result)
-        try:
-            ingest_dataset(
-                lake, client, get_dataset(dataset_id), settings, summary.as_of, start, end, result
-            )
-        except OdreError as exc:
-            result.error = str(exc)
-            log.error("%s", exc)
-    return summary
+# --- staging ------------------------------------------------------------------------------
 
 
 def lake_sources() -> list[LakeSource]:
     """The four datasets' day partitions, for the staging load (already staging-shaped)."""
     return [
-        LakeSource(prefix=d.lake_prefix(), partition_key="date", spec=d.table)
+        LakeSource(prefix=d.lake_prefix(), partition_key=DAY, spec=d.table)
         for d in DATASETS.values()
     ]

@@ -14,14 +14,14 @@ from datetime import date, datetime
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from flows.odre.client import OdreError, Window
-from flows.odre.schemas import ARROW_TYPES, Dataset
+from flows.errors import OdreError
+from flows.odre.client import Window
+from flows.odre.schemas import Dataset
+from flows.warehouse import ARROW_TYPES
 
 PARQUET_MAGIC = b"PAR1"
-UTF8_BOM = b"\xef\xbb\xbf"
 DIGEST_KEY = "aggregat.content_sha256"
 
 
@@ -33,10 +33,6 @@ class Parsed:
     rows_received: int
     warnings: list[str] = field(default_factory=list)
 
-    def days(self) -> dict[date, pd.DataFrame]:
-        """The rows split by UTC day, each frame keeping the staging columns."""
-        return {d: part.reset_index(drop=True) for d, part in self.frame.groupby("day", sort=True)}
-
     def rows_per_day(self) -> dict[date, int]:
         """How many rows each UTC day has."""
         return {d: int(n) for d, n in sorted(self.frame["day"].value_counts().items())}
@@ -46,18 +42,8 @@ def _fail(dataset: Dataset, window: Window, what: str) -> OdreError:
     return OdreError(f"ODRÉ {dataset.id} window {window}: {what}")
 
 
-def read_body(dataset: Dataset, window: Window, body: bytes, fmt: str = "parquet") -> pa.Table:
-    """The body as an Arrow table; a truncated or foreign body is a clear error."""
-    if fmt == "csv":
-        try:
-            return pacsv.read_csv(
-                io.BytesIO(body.removeprefix(UTF8_BOM)),
-                parse_options=pacsv.ParseOptions(delimiter=";"),
-            )
-        except pa.ArrowInvalid as exc:
-            raise _fail(dataset, window, f"unreadable CSV body ({len(body)} bytes): {exc}") from exc
-    if fmt != "parquet":
-        raise ValueError(f"unsupported export format {fmt!r}")
+def read_body(dataset: Dataset, window: Window, body: bytes) -> pa.Table:
+    """The Parquet export body as an Arrow table; a truncated or foreign body is a clear error."""
     if not body.startswith(PARQUET_MAGIC):
         raise _fail(
             dataset, window, f"body is not Parquet ({len(body)} bytes, starts {body[:40]!r})"
@@ -177,11 +163,9 @@ def typed_rows(dataset: Dataset, window: Window, table: pa.Table, ingested_at: d
     return Parsed(frame[list(dataset.table.columns)], table.num_rows, warnings)
 
 
-def parse_export(
-    dataset: Dataset, window: Window, body: bytes, ingested_at: datetime, fmt: str = "parquet"
-) -> Parsed:
+def parse_export(dataset: Dataset, window: Window, body: bytes, ingested_at: datetime) -> Parsed:
     """An export body to typed staging rows of one window (see `typed_rows`)."""
-    return typed_rows(dataset, window, read_body(dataset, window, body, fmt), ingested_at)
+    return typed_rows(dataset, window, read_body(dataset, window, body), ingested_at)
 
 
 def to_arrow(dataset: Dataset, frame: pd.DataFrame) -> pa.Table:
@@ -238,19 +222,3 @@ def stored_digest(data: bytes) -> str | None:
         return None
     digest = metadata.get(DIGEST_KEY.encode())
     return digest.decode() if digest else None
-
-
-def national_gas_stock(frame: pd.DataFrame) -> pd.DataFrame:
-    """National end-of-day gas stock: the sum over storage groups, per day.
-
-    `groups` counts the groups reporting that day and `complete` says whether all the groups
-    seen in the frame did: a group can lag the others by weeks, and then the sum is too low.
-    """
-    expected = frame["pits"].nunique()
-    national = (
-        frame.groupby("date", sort=True)
-        .agg(stock_fin_de_journee=("stock_fin_de_journee", "sum"), groups=("pits", "nunique"))
-        .reset_index()
-    )
-    national["complete"] = national["groups"] == expected
-    return national

@@ -7,17 +7,8 @@ from datetime import date
 
 import pyarrow as pa
 
-from flows.warehouse import TableSpec
-
-# Portable column types as Arrow types: how day partitions are written to the lake.
-ARROW_TYPES = {
-    "string": pa.string(),
-    "int64": pa.int64(),
-    "float64": pa.float64(),
-    "bool": pa.bool_(),
-    "date": pa.date32(),
-    "timestamp": pa.timestamp("us"),
-}
+from flows.lake import day_segment
+from flows.warehouse import ARROW_TYPES, TableSpec
 
 # Production, exchange and forecast fields of eCO2mix, MW unless noted. The later ones are
 # strings at the source because they can hold "ND"; we type them all as float64.
@@ -95,7 +86,7 @@ class Dataset:
 
     def partition_key(self, day: date) -> str:
         """The lake object holding one UTC day of this dataset."""
-        return f"{self.lake_prefix()}date={day.isoformat()}/part.parquet"
+        return f"{self.lake_prefix()}{day_segment(day)}/part.parquet"
 
     @property
     def arrow_schema(self) -> pa.Schema:
@@ -177,15 +168,6 @@ TEMPERATURE = Dataset(
 DATASETS: dict[str, Dataset] = {
     d.id: d for d in (ECO2MIX_TR, ECO2MIX_CONS_DEF, GAS_STORAGE, TEMPERATURE)
 }
-
-
-# Fields the source serves as strings because they can hold "ND" (see SOURCES.md).
-ND_STRING_FIELDS = (
-    "eolien_terrestre",
-    "eolien_offshore",
-    "stockage_batterie",
-    "destockage_batterie",
-)
 
 
 def get_dataset(dataset_id: str) -> Dataset:

@@ -28,7 +28,8 @@ from flows.odre.schemas import (
 )
 from flows.regions import REGIONS
 from flows.settings import PROJECT_ROOT, Settings
-from flows.transform import TransformError, TransformSummary, run_dbt_build
+from flows.transform import TransformSummary, run_dbt_build
+from flows.errors import TransformError
 from flows.warehouse import DuckDBWarehouse
 
 PARIS = "Europe/Paris"

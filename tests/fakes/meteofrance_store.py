@@ -19,19 +19,20 @@ import threading
 from collections import Counter, defaultdict, deque
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from flows.lake import parse_run_label
 from flows.meteofrance.catalogue import (
     MODEL_GRIDS,
     GroupFile,
     Product,
     group_range,
     group_steps,
-    parse_run_label,
 )
 from flows.meteofrance.grib import ParamKey
+from tests.fakes.http import LocalServer
 from tests.meteofrance import gribgen
 
 PREFIX = "/pnt/"
@@ -49,8 +50,7 @@ class FakeMeteoFranceStore:
             deque
         )  # path -> statuses to answer first
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._http = LocalServer()
 
     # --- content -----------------------------------------------------------------------
     def put(self, path: str, data: bytes) -> None:
@@ -92,23 +92,15 @@ class FakeMeteoFranceStore:
     # --- server ------------------------------------------------------------------------
     @property
     def base_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the fake store is not started")
-        host, port = self._server.server_address[:2]
+        host, port = self._http.address
         return f"http://{host}:{port}/pnt"
 
     def start(self, port: int = 0) -> FakeMeteoFranceStore:
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+        self._http.start(_handler(self), "127.0.0.1", port)
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        self._http.stop()
 
     # --- request handling --------------------------------------------------------------
     def _lookup(self, raw_path: str) -> tuple[str, bytes | None]:

@@ -19,7 +19,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -28,8 +28,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from flows.odre.schemas import ECO2MIX_MEASURES, ND_STRING_FIELDS
+from flows.odre.schemas import ECO2MIX_MEASURES
 from flows.regions import REGIONS
+from tests.fakes.http import LocalServer
 
 PARIS = ZoneInfo("Europe/Paris")
 API_PREFIX = "/api/explore/v2.1"
@@ -51,6 +52,14 @@ GAS_GROUPS = (  # (source, pits, working capacity GWh)
 WHERE = re.compile(
     r"^\s*(?P<field>\w+)\s*>=\s*date'(?P<start>[^']+)'\s+AND\s+(?P=field)\s*<\s*date'(?P<end>[^']+)'\s*$",
     re.IGNORECASE,
+)
+
+# Fields the source serves as strings because they can hold "ND" (see SOURCES.md).
+ND_STRING_FIELDS = (
+    "eolien_terrestre",
+    "eolien_offshore",
+    "stockage_batterie",
+    "destockage_batterie",
 )
 
 
@@ -276,25 +285,15 @@ class FakeOdre:
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._http = LocalServer()
 
     # life cycle
     def start(self) -> FakeOdre:
-        self._server = ThreadingHTTPServer((self.host, self.port), _handler(self))
-        self._server.daemon_threads = True
-        self.port = self._server.server_address[1]
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
+        self.port = self._http.start(_handler(self), self.host, self.port)
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        self._http.stop()
 
     def __enter__(self) -> FakeOdre:
         return self.start()

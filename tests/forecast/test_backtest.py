@@ -10,12 +10,12 @@ import pytest
 
 from flows.forecast.backtest import (
     backtest,
-    backtest_cli,
     forecaster_shares,
     hours_forecast_pct,
     metrics_of,
     score,
 )
+from flows.forecast.report import backtest_cli
 from flows.warehouse import DuckDBWarehouse
 from tests.forecast.synthetic import load_consumption, load_observed
 

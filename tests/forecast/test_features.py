@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from flows.errors import FeatureError
 from flows.forecast.features import (
     FeatureConfig,
-    FeatureError,
     build_features,
     calendar_features,
     feature_names,

@@ -8,9 +8,9 @@ from datetime import date
 import pandas as pd
 import pytest
 
+from flows.backends import open_lake
 from flows.forecast.flow import forecast_cli, forecast_step, predict, train
 from flows.forecast.registry import Registry
-from flows.lake import open_lake
 from flows.warehouse import DuckDBWarehouse
 from tests.forecast.synthetic import load_consumption, load_observed, load_runs, make_forecast_runs
 

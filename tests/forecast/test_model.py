@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from flows.errors import ModelError
 from flows.forecast.features import attach_target, build_features, feature_names
-from flows.forecast.model import FALLBACK_EXPERT, ModelError, panel_mean, train_model
+from flows.forecast.model import FALLBACK_EXPERT, panel_mean, train_model
 
 
 @pytest.fixture(scope="module")

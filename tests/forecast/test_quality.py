@@ -8,7 +8,8 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from flows.forecast.quality import DataQualityError, check_consumption, prediction_temperatures
+from flows.errors import DataQualityError
+from flows.forecast.quality import check_consumption, prediction_temperatures
 from tests.forecast.synthetic import make_forecast_runs
 
 ISSUE = date(2020, 4, 20)

@@ -7,6 +7,7 @@ import json
 import pandas as pd
 import pytest
 
+from flows.errors import RegistryError
 from flows.forecast.features import (
     FEATURE_SET_VERSION,
     FeatureConfig,
@@ -15,14 +16,7 @@ from flows.forecast.features import (
     feature_names,
 )
 from flows.forecast.model import train_model
-from flows.forecast.registry import (
-    Decision,
-    ModelMetadata,
-    Registry,
-    RegistryError,
-    data_fingerprint,
-    promotion,
-)
+from flows.forecast.registry import Decision, ModelMetadata, Registry, data_fingerprint, promotion
 from flows.lake import LocalLake
 
 
@@ -166,10 +160,10 @@ def test_every_decision_is_published_as_parquet_even_those_logged_before(tmp_pat
 
 
 def test_published_decisions_build_the_model_promotions_mart(settings) -> None:
+    from flows.backends import open_warehouse
     from flows.runlog import HEALTH_MODELS, lake_sources
     from flows.staging import load_changed
     from flows.transform import run_dbt_build
-    from flows.warehouse import open_warehouse
 
     lake = LocalLake(settings.lake_url)
     registry = Registry(lake, published=settings.model_promotions_prefix)

@@ -7,8 +7,9 @@ from datetime import date
 import pandas as pd
 import pytest
 
+from flows.errors import TrainingError
 from flows.forecast.features import FeatureConfig
-from flows.forecast.training import TrainingError, TrainingWindow, fit_challenger
+from flows.forecast.training import TrainingWindow, fit_challenger
 
 AS_OF = date(2020, 5, 4)
 

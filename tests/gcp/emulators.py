@@ -14,6 +14,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,3 +164,16 @@ def bq_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BigQueryEm
         yield BigQueryEmulator(endpoint, EMULATOR_PROJECT, gcs_root)
     finally:
         server.stop()
+
+
+@pytest.fixture
+def gcs_settings(settings, fake_gcs: str):
+    """Settings of a gcp-profile lake on a fresh bucket of the fake GCS server."""
+    bucket = f"lake-{uuid.uuid4().hex[:10]}"
+    gcs = settings.model_copy(
+        update={"profile": "gcp", "gcs_api_endpoint": fake_gcs, "lake_url": f"gs://{bucket}"}
+    )
+    from flows.gcp import storage_client
+
+    storage_client(gcs).create_bucket(bucket)
+    return gcs

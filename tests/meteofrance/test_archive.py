@@ -8,10 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from flows.errors import ArchiveError
 from flows.lake import LocalLake
 from flows.meteofrance.archive import (
-    ArchiveError,
-    archived_runs,
     curated_keys,
     curated_present,
     local_copies,
@@ -46,7 +45,6 @@ def test_raw_files_lists_one_run_folder_only(tmp_path: Path) -> None:
     assert raw_files(lake, product, RUN) == {
         "a__2026-11-20T00:00:00Z.grib2": base + "run=2026-11-20T00Z/a__2026-11-20T00:00:00Z.grib2"
     }
-    assert archived_runs(lake, product) == [RUN, datetime(2026, 11, 21, tzinfo=UTC)]
 
 
 def test_curated_objects_follow_the_contract_and_count_only_when_both_exist(

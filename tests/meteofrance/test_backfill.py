@@ -8,10 +8,10 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from flows.lake import LocalLake
+from flows.lake import LocalLake, parse_run_label
 from flows.meteofrance.archive import curated_keys
 from flows.meteofrance.backfill import backfill_weather
-from flows.meteofrance.catalogue import MODEL_GRIDS, GroupFile, Product, lake_key, parse_run_label
+from flows.meteofrance.catalogue import MODEL_GRIDS, GroupFile, Product, lake_key
 from flows.settings import Settings, get_settings
 from tests.fakes.meteofrance_store import (
     FakeMeteoFranceStore,

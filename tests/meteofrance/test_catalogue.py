@@ -6,9 +6,9 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from flows.errors import CatalogueError
 from flows.meteofrance.catalogue import (
     MODEL_GRIDS,
-    CatalogueError,
     Product,
     api_url,
     bucket_url,

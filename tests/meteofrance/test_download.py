@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from flows.lake import LocalLake
-from flows.meteofrance.catalogue import GroupFile, Product, lake_key, parse_run_label
-from flows.meteofrance.download import FileStatus, RunStatus, fetch_product_run
+from flows.lake import LocalLake, parse_run_label
+from flows.meteofrance.catalogue import GroupFile, Product, lake_key
+from flows.meteofrance.download import fetch_product_run
 from flows.settings import Settings, get_settings
+from flows.status import FileStatus, RunStatus
 from tests.fakes.meteofrance_store import (
     FakeMeteoFranceStore,
     group_bytes,

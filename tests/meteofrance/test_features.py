@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from flows.errors import GribError
 from flows.meteofrance.features import (
     COLUMNS,
     _mp_context,
@@ -18,7 +19,7 @@ from flows.meteofrance.features import (
     file_features,
     run_features,
 )
-from flows.meteofrance.grib import GribError, ParamKey, open_messages, read_grid, scan_messages
+from flows.meteofrance.grib import ParamKey, open_messages, read_grid, scan_messages
 from flows.meteofrance.points import CITIES
 from flows.regions import REGIONS
 from tests.meteofrance import gribgen as gg

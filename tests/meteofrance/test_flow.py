@@ -6,13 +6,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from flows.lake import LocalLake
+from flows.lake import LocalLake, run_label
 from flows.meteofrance.backfill import backfill_weather_flow
-from flows.meteofrance.catalogue import run_label
-from flows.meteofrance.flow import CURATED, INCOMPLETE, UP_TO_DATE, ingest_weather
+from flows.meteofrance.flow import ingest_weather
 from flows.meteofrance.tables import lake_sources
 from flows.settings import Settings, get_settings
 from flows.staging import load_changed
+from flows.status import WeatherRunStatus
 from flows.warehouse import DuckDBWarehouse
 from tests.fakes.meteofrance_store import object_path, publish_run, running_store, store_env
 
@@ -35,8 +35,8 @@ def test_daily_flow_reports_a_gap_then_completes_it_without_refetching(
 
         first = ingest_weather(as_of=as_of)
         assert [(r.run, r.status) for r in first.runs] == [
-            (f"arpege/01 {run}", CURATED),
-            (f"arome/0025 {run}", INCOMPLETE),
+            (f"arpege/01 {run}", WeatherRunStatus.CURATED),
+            (f"arome/0025 {run}", WeatherRunStatus.INCOMPLETE),
         ]
         assert first.gaps[0] == "arome/0025/SP1/00 07H12H: not_published"
         # The day before is not at the source: the look-back reports it, nothing crashes.
@@ -47,7 +47,10 @@ def test_daily_flow_reports_a_gap_then_completes_it_without_refetching(
         publish_run(store, ["arome/0025/SP1/00"], run, horizon=12)
         gets = store.count("GET", f"{run[:10]}T00:00:00Z/")
         second = ingest_weather(as_of=as_of)
-        assert [r.status for r in second.runs] == [UP_TO_DATE, CURATED]
+        assert [r.status for r in second.runs] == [
+            WeatherRunStatus.UP_TO_DATE,
+            WeatherRunStatus.CURATED,
+        ]
         assert store.count("GET", f"{run[:10]}T00:00:00Z/") == gets + 1
         assert "arome/0025" in second.describe()
 

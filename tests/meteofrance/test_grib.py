@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from flows.errors import GribError
 from flows.meteofrance.grib import (
     ExpectedContent,
-    GribError,
     Grid,
     ParamKey,
     open_messages,

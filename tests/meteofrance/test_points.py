@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from flows.meteofrance.grib import GribError, Grid
+from flows.errors import GribError
+from flows.meteofrance.grib import Grid
 from flows.meteofrance.points import (
     AREA_CODES,
     CITIES,

@@ -6,14 +6,13 @@ from datetime import date
 
 import pytest
 
-from flows.lake import LocalLake
+from flows.lake import LocalLake, run_label
 from flows.meteofrance.backfill import curate_run
 from flows.meteofrance.catalogue import (
     GroupFile,
     lake_key,
     model_runs,
     products_from_settings,
-    run_label,
 )
 from flows.meteofrance.tables import FEATURES_HOURLY, TEMPERATURE_DAILY_SPEC, lake_sources
 from flows.settings import Settings, get_settings

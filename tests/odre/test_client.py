@@ -10,7 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 from pydantic import SecretStr
 
-from flows.odre.client import OdreClient, OdreError, Window, reset_wait
+from flows.errors import OdreError
+from flows.odre.client import OdreClient, Window, reset_wait
 from flows.odre.schemas import ECO2MIX_TR, GAS_STORAGE, TEMPERATURE, Dataset
 from tests.fakes.odre_server import FakeOdre
 

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 
+from flows.errors import OdreError
 from flows.lake import LocalLake
-from flows.odre.client import OdreError
 from flows.odre.flow import ingest_odre
 from flows.odre.ingest import watermark
 from flows.odre.schemas import DATASETS, GAS_STORAGE, TEMPERATURE

@@ -1,4 +1,5 @@
-"""Incremental ingestion into the lake: windows, idempotence, resumption, revisions, faults."""
+"""Incremental ingestion into the lake through the `ingest-odre` flow, the loop production runs:
+windows, idempotence, resumption, revisions, faults."""
 
 from __future__ import annotations
 
@@ -7,12 +8,22 @@ from datetime import date, timedelta
 import pandas as pd
 import pytest
 
+from flows.backends import open_warehouse
+from flows.errors import OdreError
 from flows.lake import LocalLake
-from flows.odre.client import OdreError, Window
-from flows.odre.ingest import ingest, ingest_dataset, lake_sources, plan_windows, watermark
-from flows.odre.schemas import DATASETS, ECO2MIX_CONS_DEF, ECO2MIX_TR, GAS_STORAGE, TEMPERATURE
+from flows.odre import flow as odre_flow
+from flows.odre.client import Window
+from flows.odre.flow import ingest_odre
+from flows.odre.ingest import DatasetSummary, lake_sources, plan_windows, watermark
+from flows.odre.schemas import (
+    DATASETS,
+    ECO2MIX_CONS_DEF,
+    ECO2MIX_TR,
+    GAS_STORAGE,
+    TEMPERATURE,
+    Dataset,
+)
 from flows.staging import load_changed
-from flows.warehouse import open_warehouse
 from tests.fakes.odre_server import FakeOdre
 from tests.odre.conftest import AS_OF
 
@@ -27,6 +38,16 @@ def content(lake: LocalLake, dataset_id: str) -> pd.DataFrame:
     keys = lake.list(DATASETS[dataset_id].lake_prefix())
     frames = [lake.read_parquet(k).to_pandas() for k in keys]
     return pd.concat(frames, ignore_index=True).drop(columns="ingested_at")
+
+
+def runs_flow(test):
+    """A test that runs the flow: it needs the session's Prefect server, and is slow-marked."""
+    return pytest.mark.slow(pytest.mark.usefixtures("prefect_server")(test))
+
+
+def ingest_one(dataset: Dataset, **kwargs) -> DatasetSummary:
+    """One dataset through the flow, as a deployment with `datasets=[...]` runs it."""
+    return ingest_odre(as_of=AS_OF, datasets=[dataset.id], **kwargs).datasets[0]
 
 
 def test_first_run_plans_history_in_chunks(lake, odre_settings) -> None:
@@ -61,13 +82,14 @@ def test_incremental_run_rereads_the_lookback_or_back_to_the_watermark(lake, odr
     ) == [Window(date(2025, 3, 1), date(2025, 3, 3))]
 
 
-def test_repeated_run_leaves_the_lake_identical(lake, client, odre_settings, fake_odre) -> None:
-    first = ingest(lake, client, odre_settings, AS_OF)
+@runs_flow
+def test_repeated_run_leaves_the_lake_identical(lake, odre_settings, fake_odre) -> None:
+    first = ingest_odre(as_of=AS_OF)
     assert first.errors == {}
     before = raw(lake)
     assert len(before) == 10 + 1 + 3 * 39  # tr history days + as_of, then 3 daily datasets
     served = fake_odre.rows_served
-    second = ingest(lake, client, odre_settings, AS_OF)
+    second = ingest_odre(as_of=AS_OF)
     assert raw(lake) == before
     assert all(d.days_written == [] for d in second.datasets)
     # only the look-back windows were asked for: 2 days tr + 5 cons-def + 7 gas + 10 temperature
@@ -75,6 +97,10 @@ def test_repeated_run_leaves_the_lake_identical(lake, client, odre_settings, fak
     for dataset in DATASETS.values():
         rows = content(lake, dataset.id)
         assert not rows.duplicated(list(dataset.key)).any()
+
+
+class Killed(BaseException):
+    """The process dying: not an Exception, so nothing on the way catches it."""
 
 
 class KilledLake(LocalLake):
@@ -87,20 +113,23 @@ class KilledLake(LocalLake):
     def write_bytes(self, key: str, data: bytes) -> None:
         if key.startswith("raw/"):
             if self.writes_left == 0:
-                raise KeyboardInterrupt("killed")
+                raise Killed("killed")
             self.writes_left -= 1
         super().write_bytes(key, data)
 
 
-def test_run_killed_midway_resumes_to_the_same_lake(tmp_path, odre_settings, client) -> None:
+@runs_flow
+def test_run_killed_midway_resumes_to_the_same_lake(tmp_path, odre_settings, monkeypatch) -> None:
     whole = LocalLake(tmp_path / "whole")
-    ingest_dataset(whole, client, ECO2MIX_CONS_DEF, odre_settings, AS_OF)
     killed = KilledLake(tmp_path / "killed", writes_left=20)  # inside the second chunk
-    with pytest.raises(KeyboardInterrupt):
-        ingest_dataset(killed, client, ECO2MIX_CONS_DEF, odre_settings, AS_OF)
+    monkeypatch.setattr(odre_flow, "open_lake", lambda settings: whole)
+    ingest_one(ECO2MIX_CONS_DEF)
+    monkeypatch.setattr(odre_flow, "open_lake", lambda settings: killed)
+    with pytest.raises(Killed):
+        ingest_one(ECO2MIX_CONS_DEF)
     assert watermark(killed, ECO2MIX_CONS_DEF) == date(2025, 3, 20)
     killed.writes_left = -1
-    resumed = ingest_dataset(killed, client, ECO2MIX_CONS_DEF, odre_settings, AS_OF)
+    resumed = ingest_one(ECO2MIX_CONS_DEF)
     assert resumed.windows[0].window.start == date(2025, 3, 20)  # from the watermark
     assert killed.list("raw/") == whole.list("raw/")
     pd.testing.assert_frame_equal(
@@ -108,15 +137,16 @@ def test_run_killed_midway_resumes_to_the_same_lake(tmp_path, odre_settings, cli
     )
 
 
+@runs_flow
 def test_revision_inside_lookback_updates_without_duplicates(
-    lake, client, odre_settings, fake_odre: FakeOdre
+    lake, odre_settings, fake_odre: FakeOdre
 ) -> None:
-    ingest_dataset(lake, client, ECO2MIX_TR, odre_settings, AS_OF)
+    ingest_one(ECO2MIX_TR)
     before = content(lake, ECO2MIX_TR.id)
     fake_odre.add_fault(
         "revise", dataset=ECO2MIX_TR.id, column="consommation", factor=2, times=None
     )
-    summary = ingest_dataset(lake, client, ECO2MIX_TR, odre_settings, AS_OF)
+    summary = ingest_one(ECO2MIX_TR)
     assert summary.days_written == [AS_OF - timedelta(days=1), AS_OF]
     after = content(lake, ECO2MIX_TR.id)
     assert len(after) == len(before) and after["date_heure"].is_unique
@@ -125,17 +155,19 @@ def test_revision_inside_lookback_updates_without_duplicates(
     pd.testing.assert_frame_equal(after[~recent], before[~recent])
 
 
+@runs_flow
 def test_empty_answer_keeps_partitions_and_is_reported(
-    lake, client, odre_settings, fake_odre: FakeOdre
+    lake, odre_settings, fake_odre: FakeOdre
 ) -> None:
-    ingest_dataset(lake, client, GAS_STORAGE, odre_settings, AS_OF)
+    ingest_one(GAS_STORAGE)
     before = raw(lake)
     fake_odre.add_fault("empty", dataset=GAS_STORAGE.id)
-    summary = ingest_dataset(lake, client, GAS_STORAGE, odre_settings, AS_OF)
+    summary = ingest_one(GAS_STORAGE)
     assert raw(lake) == before
     assert summary.empty_windows == [Window(AS_OF - timedelta(days=6), AS_OF + timedelta(days=1))]
 
 
+@runs_flow
 @pytest.mark.parametrize(
     ("fault", "message"),
     [
@@ -146,13 +178,13 @@ def test_empty_answer_keeps_partitions_and_is_reported(
     ],
 )
 def test_bad_answers_fail_clearly_with_nothing_half_written(
-    lake, client, odre_settings, fake_odre: FakeOdre, fault, message
+    lake, odre_settings, fake_odre: FakeOdre, fault, message
 ) -> None:
-    ingest_dataset(lake, client, TEMPERATURE, odre_settings, AS_OF)
+    ingest_one(TEMPERATURE)
     before = raw(lake)
     fake_odre.add_fault(dataset=TEMPERATURE.id, **fault)
     with pytest.raises(OdreError) as err:
-        ingest_dataset(lake, client, TEMPERATURE, odre_settings, AS_OF)
+        ingest_one(TEMPERATURE)
     assert f"temperature-quotidienne-regionale window [{AS_OF - timedelta(days=9)}" in str(
         err.value
     )
@@ -160,22 +192,15 @@ def test_bad_answers_fail_clearly_with_nothing_half_written(
     assert raw(lake) == before
 
 
+@runs_flow
 def test_drift_nd_dst_and_429_are_handled_end_to_end(
-    lake, client, odre_settings, fake_odre: FakeOdre
+    lake, odre_settings, fake_odre: FakeOdre
 ) -> None:
     fake_odre.add_fault("rate_limit", dataset=ECO2MIX_CONS_DEF.id, reset_seconds=0.01)
     fake_odre.add_fault("extra_column", times=None)
     fake_odre.add_fault("nd", dataset=ECO2MIX_CONS_DEF.id, column="eolien_offshore", times=None)
     fake_odre.add_fault("dst_duplicates", times=None)
-    summary = ingest_dataset(
-        lake,
-        client,
-        ECO2MIX_CONS_DEF,
-        odre_settings,
-        AS_OF,
-        start=date(2025, 3, 29),
-        end=date(2025, 3, 31),
-    )
+    summary = ingest_one(ECO2MIX_CONS_DEF, start=date(2025, 3, 29), end=date(2025, 3, 31))
     assert [r.status for r in fake_odre.requests] == [429, 200]
     assert summary.rows_per_day == {date(2025, 3, d): 96 for d in (29, 30, 31)}
     rows = content(lake, ECO2MIX_CONS_DEF.id)
@@ -184,19 +209,20 @@ def test_drift_nd_dst_and_429_are_handled_end_to_end(
     assert any("colonne_nouvelle" in w for w in summary.windows[0].warnings)
 
 
+@runs_flow
 def test_one_failing_dataset_does_not_stop_the_others(
-    lake, client, odre_settings, fake_odre: FakeOdre
+    lake, odre_settings, fake_odre: FakeOdre
 ) -> None:
     fake_odre.add_fault("server_error", dataset=GAS_STORAGE.id, times=None)
-    summary = ingest(lake, client, odre_settings, AS_OF)
-    assert list(summary.errors) == [GAS_STORAGE.id]
+    with pytest.raises(OdreError, match=GAS_STORAGE.id):
+        ingest_odre(as_of=AS_OF)
     assert watermark(lake, TEMPERATURE) == AS_OF
     assert watermark(lake, GAS_STORAGE) is None
-    assert "FAILED" in summary.describe()
 
 
-def test_lake_partitions_load_into_staging(lake, client, odre_settings) -> None:
-    ingest(lake, client, odre_settings, AS_OF, datasets=[ECO2MIX_TR.id, TEMPERATURE.id])
+@runs_flow
+def test_lake_partitions_load_into_staging(lake, odre_settings) -> None:
+    ingest_odre(as_of=AS_OF, datasets=[ECO2MIX_TR.id, TEMPERATURE.id])
     warehouse = open_warehouse(odre_settings)
     try:
         sources = {s.spec.name: s for s in lake_sources()}

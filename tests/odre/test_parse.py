@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pandas as pd
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 import pytest
 
-from flows.odre.client import OdreError, Window
-from flows.odre.parse import national_gas_stock, parse_export, to_arrow
+from flows.errors import OdreError
+from flows.odre.client import Window
+from flows.odre.parse import parse_export, to_arrow
 from flows.odre.schemas import ECO2MIX_CONS_DEF, ECO2MIX_TR, GAS_STORAGE, TEMPERATURE, Dataset
-from tests.fakes.odre_server import FakeOdre, Fault, eco2mix_frame, gas_frame
+from tests.fakes.odre_server import FakeOdre, Fault, eco2mix_frame
 
 NOW = datetime(2025, 4, 8, 12, tzinfo=UTC)
 SPRING = Window(date(2025, 3, 29), date(2025, 4, 1))
@@ -23,6 +28,17 @@ def body(odre_data, dataset: Dataset, window: Window, *faults: Fault, tz: str = 
     status, _, payload, _ = fake.answer(dataset.id, params)
     assert status == 200
     return payload
+
+
+def csv_as_export(path: Path) -> bytes:
+    """A CSV sample (`;`-separated, BOM) as the Parquet body the export endpoint serves."""
+    table = pacsv.read_csv(
+        io.BytesIO(path.read_bytes().removeprefix(b"\xef\xbb\xbf")),
+        parse_options=pacsv.ParseOptions(delimiter=";"),
+    )
+    out = io.BytesIO()
+    pq.write_table(table, out)
+    return out.getvalue()
 
 
 def test_eco2mix_rows_have_exactly_the_staging_columns(odre_data) -> None:
@@ -94,7 +110,9 @@ def test_empty_answer_is_an_empty_frame_with_a_warning(odre_data) -> None:
         GAS_STORAGE, SPRING, body(odre_data, GAS_STORAGE, SPRING, Fault("empty")), NOW
     )
     assert parsed.frame.empty and list(parsed.frame.columns) == list(GAS_STORAGE.table.columns)
-    assert parsed.days() == {} and parsed.warnings == ["empty answer: no rows in the window"]
+    assert parsed.rows_per_day() == {} and parsed.warnings == [
+        "empty answer: no rows in the window"
+    ]
 
 
 def test_spring_forward_null_duplicates_collapse_to_the_rows_with_values(odre_data) -> None:
@@ -126,16 +144,6 @@ def test_rows_outside_the_window_are_an_error(odre_data) -> None:
         parse_export(GAS_STORAGE, Window(date(2025, 3, 30), date(2025, 3, 31)), payload, NOW)
 
 
-def test_national_gas_stock_sums_groups_and_flags_lagging_ones() -> None:
-    frame = gas_frame(date(2025, 1, 1), date(2025, 1, 3))
-    lagging = frame[~((frame["pits"] == "Teréga") & (frame["date"] == date(2025, 1, 3)))]
-    national = national_gas_stock(lagging)
-    expected = lagging.groupby("date")["stock_fin_de_journee"].sum()
-    assert national["stock_fin_de_journee"].tolist() == pytest.approx(expected.tolist())
-    assert national["groups"].tolist() == [6, 6, 5]
-    assert national["complete"].tolist() == [True, True, False]
-
-
 # --- the real samples -----------------------------------------------------------------------
 
 
@@ -162,27 +170,21 @@ def test_real_temperature_export_parses(samples) -> None:
     assert (frame["tmin"] <= frame["tmax"]).all()
 
 
-def test_real_gas_csv_export_parses_and_sums(samples) -> None:
-    payload = (samples / "odre" / "stock-quotidien-stockages-gaz_2010-2019.csv").read_bytes()
+def test_real_gas_export_parses(samples) -> None:
+    payload = csv_as_export(samples / "odre" / "stock-quotidien-stockages-gaz_2010-2019.csv")
     window = Window(date(2010, 11, 1), date(2020, 1, 1))
-    frame = parse_export(GAS_STORAGE, window, payload, NOW, fmt="csv").frame
+    frame = parse_export(GAS_STORAGE, window, payload, NOW).frame
     assert len(frame) == 20088 and frame["pits"].nunique() == 6
-    national = national_gas_stock(frame)
-    assert national["complete"].all()
-    assert national["stock_fin_de_journee"].sum() == pytest.approx(
-        frame["stock_fin_de_journee"].sum()
-    )
+    assert frame["stock_fin_de_journee"].notna().all()
 
 
 def test_labelled_csv_is_refused_clearly(samples) -> None:
     # We never ask for labels; an export with French display names is not ours to guess.
-    payload = (samples / "odre" / "eco2mix-national-tr_2021-12_labels.csv").read_bytes()
+    payload = csv_as_export(samples / "odre" / "eco2mix-national-tr_2021-12_labels.csv")
     with pytest.raises(
         OdreError, match=r"eco2mix-national-tr.*required columns missing.*date_heure"
     ):
-        parse_export(
-            ECO2MIX_TR, Window(date(2021, 12, 1), date(2022, 1, 1)), payload, NOW, fmt="csv"
-        )
+        parse_export(ECO2MIX_TR, Window(date(2021, 12, 1), date(2022, 1, 1)), payload, NOW)
 
 
 def test_renamed_hourly_history_lacks_the_forecast_column(samples) -> None:
