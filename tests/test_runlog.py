@@ -9,9 +9,9 @@ import pytest
 
 from flows import runlog
 from flows.lake import LocalLake
-from flows.meteofrance.backfill import BackfillRow
 from flows.pipeline import PipelineSummary, StepOutcome
 from flows.staging import LoadResult, load_changed
+from flows.status import BackfillRow, BackfillStatus
 from flows.transform import SourceFreshness, TransformSummary
 
 AS_OF = date(2025, 3, 30)
@@ -43,8 +43,8 @@ def test_a_step_that_reports_gaps_or_stale_sources_is_a_warning() -> None:
     assert runlog.finished("transform", built, T0, T0).status == "warning"
     assert runlog.finished("transform", TransformSummary(target="local"), T0, T0).status == "ok"
     rows = [
-        BackfillRow(AS_OF, "arpege/01/SP1/00", "rebuilt"),
-        BackfillRow(AS_OF, "arome/0025/SP1/00", "missing", "gone from the source"),
+        BackfillRow(AS_OF, "arpege/01/SP1/00", BackfillStatus.REBUILT),
+        BackfillRow(AS_OF, "arome/0025/SP1/00", BackfillStatus.MISSING, "gone"),
     ]
     backfill = runlog.finished("backfill", rows, T0, T0)
     assert backfill.status == "warning"
@@ -55,6 +55,17 @@ def test_a_step_that_reports_gaps_or_stale_sources_is_a_warning() -> None:
     loads = [LoadResult("odre__a", [AS_OF, AS_OF + timedelta(days=1)], 96), LoadResult("b", [], 0)]
     load = runlog.finished("load", loads, T0, T0)
     assert (load.status, load.rows, load.day_partitions) == ("ok", 96, 2)
+
+
+def test_a_training_records_its_rows_and_decision() -> None:
+    from flows.forecast.flow import TrainResult
+
+    trained = TrainResult(AS_OF, "v9", False, "v8", "challenger MAPE 3.1 > 2.9", 3.1, 2.9, 1848, {})
+    run = runlog.finished("train", trained, T0, T0)
+    assert (run.status, run.rows, run.day_partitions) == ("ok", 1848, None)
+    assert run.message == (
+        "trained v9 on 1848 rows: not promoted (challenger MAPE 3.1 > 2.9); champion: v8"
+    )
 
 
 def test_the_pipeline_summary_keeps_each_steps_times_and_status() -> None:

@@ -58,6 +58,10 @@ class TrainResult:
     training_rows: int
     training_window: dict[str, str]
 
+    def describe(self) -> str:
+        """One line for run summaries: the version, its rows and the decision."""
+        return _summary(self)
+
 
 @dataclass
 class PredictResult:
