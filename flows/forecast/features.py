@@ -322,6 +322,11 @@ def national_daily(temps: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
         out[name] = values @ weights  # NaN when any region is missing
     for code in REGION_CODES:
         out[f"t_region_{code}"] = wide[("tmoy", code)].to_numpy(dtype=float)
+    for code in REGION_CODES:
+        # Sunny regions warm up more between dawn and afternoon.
+        out[f"t_region_range_{code}"] = (wide[("tmax", code)] - wide[("tmin", code)]).to_numpy(
+            dtype=float
+        )
     nation = temps[temps["code_insee_region"] == NATIONAL_CODE]
     if not nation.empty:
         given = nation.drop_duplicates(keys, keep="last").set_index(keys)
@@ -567,8 +572,10 @@ def build_features(
     # What the lag days felt like, so the model can turn lag levels into target levels.
     lagday = view.loc[
         view["date"] == view["issue_date"] - DAY, ["issue_date", "t_mean", "t_smooth"]
-    ]
-    lagday = lagday.rename(columns={"t_mean": "t_mean_d1", "t_smooth": "t_smooth_d1"})
+    ].assign(t_range=view["t_max"] - view["t_min"])
+    lagday = lagday.rename(
+        columns={"t_mean": "t_mean_d1", "t_smooth": "t_smooth_d1", "t_range": "t_range_d1"}
+    )
     weekly = view[
         (view["date"] < view["issue_date"]) & (view["date"] >= view["issue_date"] - 7 * DAY)
     ]
