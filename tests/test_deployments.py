@@ -298,12 +298,13 @@ def test_every_deployment_runs_on_the_worker_and_writes_what_it_should(platform:
     champion = json.loads((platform.lake / "models/consumption/champion.json").read_text())
     assert (platform.lake / "models/consumption" / champion["version"]).is_dir()
 
+    # Counted before predict starts: its completion may trigger the load at once.
+    loads = len(platform.runs_of("load-staging-dev"))
     predicted = platform.wait(platform.start("predict-daily-dev", as_of=AS_OF.isoformat()).id)
     assert_completed(predicted, platform)
     # Predict writes the lake only; its completion triggers the load, the load dbt.
     partition = platform.lake / f"curated/forecast/consumption/date={AS_OF}"
     assert {p.name for p in partition.iterdir()} == {"hourly.parquet", "daily.parquet"}
-    loads = len(platform.runs_of("load-staging-dev"))
     wait_until(
         lambda: (
             len(platform.runs_of("load-staging-dev")) > loads and settled(platform, WAREHOUSE_CHAIN)
