@@ -18,10 +18,6 @@ from flows.settings import PROJECT_ROOT
 
 DBT = PROJECT_ROOT / "dbt"
 MODELS = DBT / "models"
-# The forecast models are being rewritten on another branch (issue 12, `oneway`), as in
-# .sqlfluffignore: drop this exclusion once it is merged and the forecast models follow.
-ELSEWHERE = "forecast"
-
 REF = re.compile(r"\bref\(\s*['\"](\w+)['\"]\s*\)")
 VAR = re.compile(r"\bvar\(\s*['\"](\w+)['\"]")
 # A CTE whose whole body is `select * from <another CTE>` (import CTEs read {{ ref() }}).
@@ -30,8 +26,8 @@ JINJA_COMMENT = re.compile(r"\{#.*?#\}", re.S)
 
 
 def models(layer: str) -> dict[str, Path]:
-    """Model name -> SQL file of one layer, the other branch's folders left out."""
-    return {p.stem: p for p in (MODELS / layer).rglob("*.sql") if ELSEWHERE not in p.parts}
+    """Model name -> SQL file of one layer."""
+    return {p.stem: p for p in (MODELS / layer).rglob("*.sql")}
 
 
 def layer_of(name: str) -> str:

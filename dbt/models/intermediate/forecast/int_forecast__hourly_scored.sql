@@ -9,9 +9,7 @@ forecasts as (
 
 actuals as (
 
-    -- Every hour: the mart requires a partition filter, this one keeps all rows.
-    select * from {{ ref('energy_mix_hourly') }}
-    where {{ partition_filter_all('hour_utc') }}
+    select * from {{ ref('int_electricity__hourly') }}
 
 ),
 
@@ -31,7 +29,7 @@ joined as (
         actuals.consumption_mw as actual_mw
     from forecasts
     left join actuals
-        on actuals.hour_utc = forecasts.hour_utc
+        on forecasts.hour_utc = actuals.hour_utc
 
 ),
 
@@ -54,12 +52,6 @@ scored as (
         end as within_p10_p90
     from joined
 
-),
-
-final as (
-
-    select * from scored
-
 )
 
-select * from final
+select * from scored
