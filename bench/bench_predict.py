@@ -58,7 +58,7 @@ from flows.forecast.model import ModelConfig, train_model  # noqa: E402
 from flows.forecast.online import OnlineConfig  # noqa: E402
 from flows.forecast.registry import Decision, Registry  # noqa: E402
 from flows.forecast.report import write_reports  # noqa: E402
-from flows.forecast.training import TrainingWindow, fit_challenger  # noqa: E402
+from flows.forecast.training import TrainingWindow  # noqa: E402
 from flows.lake import LocalLake  # noqa: E402
 from flows.settings import Settings, get_settings  # noqa: E402
 from flows.warehouse import DuckDBWarehouse  # noqa: E402
@@ -252,19 +252,10 @@ def cost() -> dict[str, float]:
         settings.forecast_adaptation_days,
     )
     tick = time.perf_counter()
-    consumption, observed, kind = forecast_flows.load_training_data.fn(ISSUE, window)
+    data = forecast_flows.load_training_data.fn(ISSUE, window)
     read_s = time.perf_counter() - tick
     tick = time.perf_counter()
-    challenger = fit_challenger(
-        consumption,
-        observed,
-        ISSUE,
-        FeatureConfig.from_settings(settings),
-        ModelConfig.from_settings(settings),
-        window,
-        settings.forecast_min_training_days,
-        kind,
-    )
+    challenger = forecast_flows.train_challenger.fn(data, ISSUE, window)
     train_s = time.perf_counter() - tick
     print(
         f"    training on 8 years: {challenger.meta.training_rows} rows, read {read_s:.1f} s,"

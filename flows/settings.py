@@ -253,8 +253,9 @@ class Settings(BaseSettings):
     )
     forecast_train_on_archived_forecasts: bool = Field(
         False,
-        description="Train on archived weather forecasts (as issued) instead of observed"
-        " temperatures; needs forecast_archived_min_days of archived runs.",
+        description="Train on archived weather forecasts (as issued: daily temperatures and"
+        " the hourly weather) instead of observed temperatures; predictions then read the"
+        " hourly weather of their run. Needs forecast_archived_min_days of archived runs.",
     )
     forecast_archived_min_days: int = Field(
         365, description="Archived forecast days needed before training on archived forecasts."

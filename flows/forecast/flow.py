@@ -86,10 +86,18 @@ def _registry(settings: Settings) -> Registry:
 
 
 # --- train -------------------------------------------------------------------------------
+@dataclass
+class TrainingInputs:
+    """What a training reads: consumption, temperatures and, from archives, hourly weather."""
+
+    consumption: pd.DataFrame
+    temperatures: pd.DataFrame
+    kind: str  # "observed" or "archived_forecasts"
+    weather_hourly: pd.DataFrame | None = None  # per issue day, the run it saw (archives only)
+
+
 @task(retries=2, retry_delay_seconds=10, cache_policy=NO_CACHE)
-def load_training_data(
-    as_of: date, window: TrainingWindow
-) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+def load_training_data(as_of: date, window: TrainingWindow) -> TrainingInputs:
     """Consumption and temperatures of the training window, from the warehouse."""
     settings = get_settings()
     wh = open_warehouse(settings)
@@ -98,35 +106,37 @@ def load_training_data(
     end = issue_time_utc(as_of, cfg)
     consumption = inputs.read_consumption(wh, settings, start, end)
     first = (window.first_issue - 9 * DAY).date()
-    if settings.forecast_train_on_archived_forecasts:
-        archived = inputs.archived_forecast_days(wh, settings)
-        if archived < settings.forecast_archived_min_days:
-            raise TrainingError(
-                f"training on archived forecasts needs {settings.forecast_archived_min_days} run"
-                f" days of {settings.forecast_weather_model}/{settings.forecast_weather_grid};"
-                f" {archived} archived"
-            )
-        temps = inputs.archived_forecast_temperatures(wh, settings, first, as_of)
-        return consumption, temps, "archived_forecasts"
-    temps = inputs.read_observed_temperatures(wh, settings, first, as_of)
-    return consumption, temps, "observed"
+    if not settings.forecast_train_on_archived_forecasts:
+        temps = inputs.read_observed_temperatures(wh, settings, first, as_of)
+        return TrainingInputs(consumption, temps, "observed")
+    archived = inputs.archived_forecast_days(wh, settings)
+    if archived < settings.forecast_archived_min_days:
+        raise TrainingError(
+            f"training on archived forecasts needs {settings.forecast_archived_min_days} run"
+            f" days of {settings.forecast_weather_model}/{settings.forecast_weather_grid};"
+            f" {archived} archived"
+        )
+    temps = inputs.archived_forecast_temperatures(wh, settings, first, as_of)
+    weather = inputs.archived_weather_hourly(
+        wh, settings, window.first_issue.date(), window.eval_end.date(), cfg
+    )
+    return TrainingInputs(consumption, temps, "archived_forecasts", weather)
 
 
 @task(cache_policy=NO_CACHE)
-def train_challenger(
-    consumption: pd.DataFrame, temps: pd.DataFrame, kind: str, as_of: date, window: TrainingWindow
-) -> Challenger:
+def train_challenger(data: TrainingInputs, as_of: date, window: TrainingWindow) -> Challenger:
     """Fit the challenger on the training window and score it on the held-out weeks."""
     settings = get_settings()
     return fit_challenger(
-        consumption,
-        temps,
+        data.consumption,
+        data.temperatures,
         as_of,
         FeatureConfig.from_settings(settings),
         ModelConfig.from_settings(settings),
         window,
         settings.forecast_min_training_days,
-        kind,
+        data.kind,
+        data.weather_hourly,
     )
 
 
@@ -181,8 +191,7 @@ def train(as_of: date | None = None) -> TrainResult:
         settings.forecast_promotion_weeks,
         settings.forecast_adaptation_days,
     )
-    consumption, temps, kind = load_training_data(as_of, window)
-    challenger = train_challenger(consumption, temps, kind, as_of, window)
+    challenger = train_challenger(load_training_data(as_of, window), as_of, window)
     champion, champion_mape, note = score_champion(challenger)
     decision = register_and_decide(challenger, champion, champion_mape, note)
     create_markdown_artifact(

@@ -14,10 +14,18 @@ import re
 import unicodedata
 from datetime import date, timedelta
 
+import numpy as np
 import pandas as pd
 
 from flows.errors import InputMissingError
-from flows.forecast.features import WEATHER_COLUMNS, FeatureConfig, days, issue_time_utc, utc_naive
+from flows.forecast.features import (
+    WEATHER_COLUMNS,
+    FeatureConfig,
+    days,
+    issue_time_utc,
+    local_day_bounds_utc,
+    utc_naive,
+)
 from flows.regions import NATIONAL_CODE, REGIONS
 from flows.settings import Settings
 from flows.warehouse import Warehouse
@@ -162,17 +170,37 @@ def weather_as_issued(
     The features' `weather_hourly` frame: `issue_date`, `hour_utc` and the weather columns;
     an issue day without a run by then has no rows (its features stay missing).
     """
-    parts = []
-    for issue in issue_days:
-        known = runs[runs["run_time"] <= issue_time_utc(issue, cfg)]
-        if known.empty:
-            continue
-        latest = known[known["run_time"] == known["run_time"].max()]
-        parts.append(latest.drop(columns="run_time").assign(issue_date=pd.Timestamp(issue)))
-    if not parts:
-        columns = ["issue_date", "hour_utc", *WEATHER_COLUMNS]
+    columns = ["issue_date", "hour_utc", *WEATHER_COLUMNS]
+    if runs.empty or not issue_days:
         return pd.DataFrame({c: pd.Series(dtype="float64") for c in columns})
-    return pd.concat(parts, ignore_index=True)[["issue_date", "hour_utc", *WEATHER_COLUMNS]]
+    issues = pd.DataFrame({"issue_date": [pd.Timestamp(d) for d in issue_days]})
+    issues["issued_at"] = [issue_time_utc(d, cfg) for d in issue_days]
+    run_times = pd.DataFrame({"run_time": np.sort(runs["run_time"].unique())})
+    # One asof join finds each issue's run, then one merge brings that run's hours.
+    chosen = pd.merge_asof(
+        issues.sort_values("issued_at"),
+        run_times,
+        left_on="issued_at",
+        right_on="run_time",
+        direction="backward",
+    ).dropna(subset=["run_time"])
+    out = chosen[["issue_date", "run_time"]].merge(runs, on="run_time")
+    return out.sort_values(["issue_date", "hour_utc"], ignore_index=True)[columns]
+
+
+def archived_weather_hourly(
+    wh: Warehouse, settings: Settings, first_issue: date, last_issue: date, cfg: FeatureConfig
+) -> pd.DataFrame:
+    """The hourly weather each issue day of [first_issue, last_issue] saw, from archived runs."""
+    runs = read_weather_hourly(
+        wh,
+        settings,
+        first_issue - timedelta(days=1),
+        last_issue,
+        local_day_bounds_utc(first_issue, cfg.timezone)[0],
+        local_day_bounds_utc(last_issue + timedelta(days=cfg.horizon_days + 1), cfg.timezone)[0],
+    )
+    return weather_as_issued(runs, list(pd.date_range(first_issue, last_issue).date), cfg)
 
 
 def archived_forecast_temperatures(

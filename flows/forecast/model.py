@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from flows.errors import ModelError
-from flows.forecast.features import configured, setting_default
+from flows.forecast.features import WEATHER_COLUMNS, configured, setting_default
 from flows.settings import Settings
 
 CATEGORICAL = ("hour_local", "day_type")
@@ -32,7 +32,7 @@ def _is_region(name: str) -> bool:
 
 
 def _is_weather(name: str) -> bool:
-    return name.startswith("t_") or name in ("hdd", "cdd") or name.endswith(("_c", "_pct"))
+    return name.startswith("t_") or name in ("hdd", "cdd", *WEATHER_COLUMNS)
 
 
 @dataclass(frozen=True)

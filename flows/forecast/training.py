@@ -82,10 +82,15 @@ def fit_challenger(
     window: TrainingWindow,
     min_training_days: int,
     temperatures_kind: str = "observed",
+    weather_hourly: pd.DataFrame | None = None,
 ) -> Challenger:
-    """Fit on the training window, score on the held-out weeks, describe in metadata."""
+    """Fit on the training window, score on the held-out weeks, describe in metadata.
+
+    With `weather_hourly` (archived runs as each issue day saw them), the model also learns
+    the hourly weather, and predictions then read it from the run of their issue day.
+    """
     issues = pd.date_range(window.first_issue, window.eval_end - timedelta(days=1))
-    features = build_features(issues, consumption, temperatures, feature_cfg)
+    features = build_features(issues, consumption, temperatures, feature_cfg, weather_hourly)
     features["actual"] = attach_target(features, consumption)
     names = feature_names(features.drop(columns=["actual"]))
     usable = features[~incomplete_rows(features, names) & features["actual"].notna()]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import date
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -143,3 +144,45 @@ def test_unusable_inputs_and_models_fail_clearly_and_keep_the_champion(
         json.loads(registry.lake.read_bytes("models/consumption/champion.json"))["version"]
         == third.version
     )
+
+
+def test_a_model_trained_on_archived_runs_predicts_from_the_hourly_weather(
+    prefect_server, forecast_settings, consumption, temps, monkeypatch
+) -> None:
+    from flows.forecast.features import WEATHER_COLUMNS
+    from flows.settings import get_settings
+
+    monkeypatch.setenv("AGGREGAT_FORECAST_TRAIN_ON_ARCHIVED_FORECASTS", "true")
+    monkeypatch.setenv("AGGREGAT_FORECAST_ARCHIVED_MIN_DAYS", "60")
+    get_settings.cache_clear()
+    settings = get_settings()
+    wh = DuckDBWarehouse(settings.duckdb_path)
+    load_consumption(
+        wh, settings, consumption[consumption["hour_utc"] < pd.Timestamp("2020-05-04 08:00")]
+    )
+    load_observed(wh, settings, temps[pd.to_datetime(temps["date"]) < pd.Timestamp(ISSUE)])
+    load_runs(
+        wh, settings, make_forecast_runs(temps, list(pd.date_range("2020-01-01", ISSUE).date))
+    )
+
+    trained = train(as_of=ISSUE)
+    assert trained.promoted
+    _, meta = Registry(open_lake(settings)).load(trained.version)
+    assert meta.temperatures == "archived_forecasts"
+    assert set(WEATHER_COLUMNS) <= set(meta.features)
+
+    result = predict(as_of=ISSUE)
+    rows = issued(settings, issue=ISSUE)
+    assert result.rows == 48 and set(rows["forecaster"]) == {"online_panel"}
+    actual = consumption.set_index("hour_utc")["consumption_mw"].reindex(rows["target_hour_utc"])
+    assert (abs(rows["p50_mw"].to_numpy() - actual.to_numpy()) / actual.to_numpy()).mean() < 0.06
+
+    # The hourly weather of the issue day's run changes the forecast: it is read, not ignored.
+    wh.query(
+        f"update {settings.production_dataset}.forecast_inputs_hourly"
+        " set ssrd_wh_m2 = 0, tcc_pct = 100, t2m_c = t2m_c - 4"
+        f" where source = 'arpege/01' and run_at = timestamp '{ISSUE} 00:00:00'"
+    )
+    predict(as_of=ISSUE)
+    changed = issued(settings, issue=ISSUE)
+    assert not np.allclose(changed["p50_mw"], rows["p50_mw"])

@@ -121,3 +121,53 @@ def test_archived_forecasts_train_a_model_with_the_same_schema(
     )
     assert challenger.meta.temperatures == "archived_forecasts"
     assert challenger.meta.metrics["holdout_mape"] < 8
+
+
+def test_archived_hourly_weather_is_what_each_issue_day_saw_and_is_learnt(
+    wh, forecast_settings, consumption, model_cfg
+) -> None:
+    cfg = FeatureConfig()
+    weather = inputs.archived_weather_hourly(
+        wh, forecast_settings, date(2020, 2, 1), date(2020, 4, 19), cfg
+    )
+    assert weather["issue_date"].nunique() == 79
+    # Issued at 10:00 local on 2020-04-10: the run of that day (00 UTC), not the next one.
+    one = weather[weather["issue_date"] == pd.Timestamp("2020-04-10")]
+    runs = inputs.read_weather_hourly(
+        wh,
+        forecast_settings,
+        date(2020, 4, 10),
+        date(2020, 4, 11),
+        one["hour_utc"].min(),
+        one["hour_utc"].max() + pd.Timedelta(hours=1),
+    )
+    own = runs[runs["run_time"] == pd.Timestamp("2020-04-10")].set_index("hour_utc")["t2m_c"]
+    later = runs[runs["run_time"] == pd.Timestamp("2020-04-11")].set_index("hour_utc")["t2m_c"]
+    seen = one.set_index("hour_utc")["t2m_c"]
+    assert np.allclose(seen, own.reindex(seen.index))
+    shared = seen.index.intersection(later.index)
+    assert len(shared) >= 24 and not np.allclose(seen[shared], later[shared])
+
+    archived = inputs.archived_forecast_temperatures(
+        wh, forecast_settings, date(2020, 1, 20), date(2020, 5, 3)
+    )
+    window = TrainingWindow.of(ISSUE, 80, 2)
+    challenger = fit_challenger(
+        consumption,
+        archived,
+        ISSUE,
+        cfg,
+        model_cfg,
+        window,
+        28,
+        "archived_forecasts",
+        inputs.archived_weather_hourly(
+            wh, forecast_settings, window.first_issue.date(), window.eval_end.date(), cfg
+        ),
+    )
+    assert set(WEATHER_COLUMNS) <= set(challenger.model.features)
+    boosters = challenger.model.boosters
+    assert set(WEATHER_COLUMNS) <= set(boosters["gbm_weather"].feature_name())
+    # The fallback must still forecast when the weather run is missing.
+    assert not set(WEATHER_COLUMNS) & set(boosters["gbm_calendar"].feature_name())
+    assert challenger.meta.metrics["holdout_mape"] < 8
