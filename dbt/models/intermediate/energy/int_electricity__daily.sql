@@ -18,17 +18,20 @@ energy as (
 
     select
         date_local,
-        sum(consumption_mw) / 1000.0 as consumption_gwh,
+        {{ exact_sum('consumption_mw') }} / 1000.0 as consumption_gwh,
         count(consumption_mw) as consumption_hours,
         count(*) as hours,
         {%- for source in mix_sources() %}
-        sum({{ source }}_mw) / 1000.0 as {{ source }}_gwh,
+        {{ exact_sum(source ~ '_mw') }} / 1000.0 as {{ source }}_gwh,
         {%- endfor %}
-        sum(production_total_mw) / 1000.0 as production_gwh,
+        {{ exact_sum('production_total_mw') }} / 1000.0 as production_gwh,
         -- Carbon intensity of the day's generation: hourly intensities weighted by output.
-        sum(case when co2_g_per_kwh is not null then co2_g_per_kwh * production_total_mw end)
-        / nullif(sum(case when co2_g_per_kwh is not null then production_total_mw end), 0)
-            as co2_g_per_kwh,
+        {{ exact_sum(
+            'case when co2_g_per_kwh is not null then co2_g_per_kwh * production_total_mw end'
+        ) }}
+        / nullif(
+            {{ exact_sum('case when co2_g_per_kwh is not null then production_total_mw end') }}, 0
+        ) as co2_g_per_kwh,
         min(nature_rank) as nature_rank
     from hours
     group by date_local
@@ -41,17 +44,13 @@ instants as (
         date_local,
         max(consumption_mw) as consumption_peak_mw,
         -- The day-ahead error over the instants that have both a measure and a forecast.
-        avg(
-            case
-                when consumption_mw > 0 and forecast_j1_mw is not null
-                    then abs(forecast_j1_mw - consumption_mw) / consumption_mw * 100.0
-            end
-        ) as forecast_j1_mape_pct,
-        avg(
-            case
-                when consumption_mw is not null then forecast_j1_mw - consumption_mw
-            end
-        ) as forecast_j1_bias_mw,
+        {{ exact_avg(
+            'case when consumption_mw > 0 and forecast_j1_mw is not null'
+            ~ ' then abs(forecast_j1_mw - consumption_mw) / consumption_mw * 100.0 end'
+        ) }} as forecast_j1_mape_pct,
+        {{ exact_avg(
+            'case when consumption_mw is not null then forecast_j1_mw - consumption_mw end'
+        ) }} as forecast_j1_bias_mw,
         count(
             case when consumption_mw is not null and forecast_j1_mw is not null then 1 end
         ) as forecast_j1_instants

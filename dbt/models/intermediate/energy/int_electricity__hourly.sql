@@ -32,7 +32,7 @@ hourly as (
     select
         {{ dbt.date_trunc('hour', 'measured_at') }} as hour_utc,
         {%- for _, column in eco2mix_measures() %}
-        avg({{ column }}) as {{ column }},
+        {{ exact_avg(column) }} as {{ column }},
         {%- endfor %}
         count(*) as quarter_hours,
         count(consumption_mw) as consumption_quarter_hours,

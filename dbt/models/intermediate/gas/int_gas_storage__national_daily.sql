@@ -13,7 +13,7 @@ national as (
 
     select
         gas_day,
-        sum(stock_gwh) as stock_gwh,
+        {{ exact_sum('stock_gwh') }} as stock_gwh,
         count(*) as groups_expected,
         count(case when report_status = 'reported' then 1 end) as groups_reported,
         count(case when report_status = 'carried_forward' then 1 end) as groups_carried_forward,

@@ -54,7 +54,7 @@ capacities as (
 national_capacity as (
 
     select
-        sum(working_capacity_gwh) as working_capacity_gwh,
+        {{ exact_sum('working_capacity_gwh') }} as working_capacity_gwh,
         case
             when count(case when capacity_basis = 'seed' then 1 end) = count(*) then 'seed'
             when count(case when capacity_basis = 'seed' then 1 end) = 0 then 'observed_max'
