@@ -19,9 +19,11 @@
     ('daily_bias', 'mwh', 'energy_error_mwh', 'is_complete'),
     ('rte_daily_bias', 'mwh', 'rte_energy_error_mwh', 'is_rte_complete'),
 ] %}
+{#- Over the windows last_7d and last_28d (the final CTE's `window` clause). #}
 {%- set rolling = [] %}
 {%- for window in [7, 28] %}{% for measure in measures %}
-{%- do rolling.append((window,) + measure) %}
+{%- set name, unit, numerator, denominator = measure %}
+{%- do rolling.append((name ~ '_' ~ window ~ 'd_' ~ unit, numerator, denominator, window)) %}
 {%- endfor %}{% endfor %}
 with
 
@@ -73,17 +75,21 @@ errors as (
 
     select
         *,
-        case when is_complete = 1
-            then forecast_energy_mwh - actual_energy_mwh
+        case
+            when is_complete = 1
+                then forecast_energy_mwh - actual_energy_mwh
         end as energy_error_mwh,
-        case when is_rte_complete = 1
-            then rte_j1_energy_mwh - actual_energy_mwh
+        case
+            when is_rte_complete = 1
+                then rte_j1_energy_mwh - actual_energy_mwh
         end as rte_energy_error_mwh,
-        case when is_complete = 1
-            then 100 * abs(forecast_energy_mwh - actual_energy_mwh) / actual_energy_mwh
+        case
+            when is_complete = 1
+                then 100 * abs(forecast_energy_mwh - actual_energy_mwh) / actual_energy_mwh
         end as energy_ape_pct,
-        case when is_rte_complete = 1
-            then 100 * abs(rte_j1_energy_mwh - actual_energy_mwh) / actual_energy_mwh
+        case
+            when is_rte_complete = 1
+                then 100 * abs(rte_j1_energy_mwh - actual_energy_mwh) / actual_energy_mwh
         end as rte_energy_ape_pct
     from scored
 
@@ -109,11 +115,23 @@ final as (
         error_sum / nullif(measured_hours, 0) as bias_mw,
         rte_error_sum / nullif(rte_measured_hours, 0) as rte_bias_mw,
         within_p10_p90_hours,
-        {%- for window, name, unit, numerator, denominator in rolling %}
-        {{ rolling_ratio(numerator, denominator, window, 'horizon_days') }}
-            as {{ name }}_{{ window }}d_{{ unit }}{{ ',' if not loop.last }}
+        {%- for column, numerator, denominator, window in rolling %}
+        sum({{ numerator }}) over last_{{ window }}d
+        / nullif(sum({{ denominator }}) over last_{{ window }}d, 0) as {{ column }}
+        {%- if not loop.last %},{% endif %}
         {%- endfor %}
     from errors
+    window
+        last_7d as (
+            partition by horizon_days
+            order by day_number
+            range between 6 preceding and current row
+        ),
+        last_28d as (
+            partition by horizon_days
+            order by day_number
+            range between 27 preceding and current row
+        )
 
 )
 
