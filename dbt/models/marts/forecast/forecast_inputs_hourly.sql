@@ -169,7 +169,7 @@ final as (
 
     select
         hour_utc,
-        {{ to_local_date('hour_utc') }} as date_local,
+        cast({{ to_local_time('hour_utc') }} as date) as date_local,
         source,
         run_at,
         cast(lead_hours as {{ type_double() }}) as lead_hours,

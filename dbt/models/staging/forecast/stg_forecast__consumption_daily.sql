@@ -3,7 +3,7 @@ with
 
 source as (
 
-    select * from {{ forecast_source('consumption_daily', [
+    select * from {{ source_or_empty('forecast', 'consumption_daily', [
         'issue_date', 'horizon_days', 'target_date', 'hours', 'energy_p10_mwh',
         'energy_p50_mwh', 'energy_p90_mwh', 'peak_p50_mw', 'model_version', 'created_at',
     ]) }}

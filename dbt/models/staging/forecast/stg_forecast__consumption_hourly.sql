@@ -3,7 +3,7 @@ with
 
 source as (
 
-    select * from {{ forecast_source('consumption_hourly', [
+    select * from {{ source_or_empty('forecast', 'consumption_hourly', [
         'issue_date', 'issue_time_utc', 'horizon_days', 'target_date', 'target_hour_utc',
         'target_hour_local', 'p10_mw', 'p50_mw', 'p90_mw', 'forecaster', 'forecaster_reason',
         'model_version', 'created_at',
