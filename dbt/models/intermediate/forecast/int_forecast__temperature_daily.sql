@@ -75,9 +75,7 @@ pivoted as (
         run_at,
         date_local,
         {%- for measure, _ in forecast_temperature_measures() %}
-        sum({{ measure }} * population)
-        / nullif(sum(case when {{ measure }} is not null then population end), 0)
-            as {{ measure }},
+        {{ weighted_mean(measure, 'population') }} as {{ measure }},
         {%- endfor %}
         count(*) as regions_reported,
         {%- for code, measure, column in region_measures %}
