@@ -16,8 +16,8 @@
     ('rte_bias', 'mw', 'rte_error_sum', 'rte_measured_hours'),
     ('daily_mape', 'pct', 'energy_ape_pct', 'is_complete'),
     ('rte_daily_mape', 'pct', 'rte_energy_ape_pct', 'is_rte_complete'),
-    ('daily_bias', 'mwh', 'energy_error_mwh', 'is_complete'),
-    ('rte_daily_bias', 'mwh', 'rte_energy_error_mwh', 'is_rte_complete'),
+    ('daily_bias', 'gwh', 'energy_error_gwh', 'is_complete'),
+    ('rte_daily_bias', 'gwh', 'rte_energy_error_gwh', 'is_rte_complete'),
 ] %}
 {#- Over the windows last_7d and last_28d (the final CTE's `window` clause). #}
 {%- set rolling = [] %}
@@ -42,9 +42,10 @@ days as (
         count(*) as forecast_hours,
         count(actual_mw) as measured_hours,
         count(rte_ape_pct) as rte_measured_hours,
-        sum(forecast_p50_mw) as forecast_energy_mwh,
-        sum(case when actual_mw is not null then rte_j1_mw end) as rte_j1_energy_mwh,
-        sum(actual_mw) as actual_energy_mwh,
+        -- Energy in GWh, as in every daily mart: the sum of hourly MW is MWh.
+        sum(forecast_p50_mw) / 1000.0 as forecast_energy_gwh,
+        sum(case when actual_mw is not null then rte_j1_mw end) / 1000.0 as rte_j1_energy_gwh,
+        sum(actual_mw) / 1000.0 as actual_energy_gwh,
         sum(ape_pct) as ape_sum,
         sum(rte_ape_pct) as rte_ape_sum,
         sum(error_mw) as error_sum,
@@ -62,10 +63,10 @@ scored as (
         *,
         {{ day_number('date_local') }} as day_number,
         case
-            when measured_hours = forecast_hours and actual_energy_mwh > 0 then 1 else 0
+            when measured_hours = forecast_hours and actual_energy_gwh > 0 then 1 else 0
         end as is_complete,
         case
-            when rte_measured_hours = forecast_hours and actual_energy_mwh > 0 then 1 else 0
+            when rte_measured_hours = forecast_hours and actual_energy_gwh > 0 then 1 else 0
         end as is_rte_complete
     from days
 
@@ -77,19 +78,19 @@ errors as (
         *,
         case
             when is_complete = 1
-                then forecast_energy_mwh - actual_energy_mwh
-        end as energy_error_mwh,
+                then forecast_energy_gwh - actual_energy_gwh
+        end as energy_error_gwh,
         case
             when is_rte_complete = 1
-                then rte_j1_energy_mwh - actual_energy_mwh
-        end as rte_energy_error_mwh,
+                then rte_j1_energy_gwh - actual_energy_gwh
+        end as rte_energy_error_gwh,
         case
             when is_complete = 1
-                then 100 * abs(forecast_energy_mwh - actual_energy_mwh) / actual_energy_mwh
+                then 100 * abs(forecast_energy_gwh - actual_energy_gwh) / actual_energy_gwh
         end as energy_ape_pct,
         case
             when is_rte_complete = 1
-                then 100 * abs(rte_j1_energy_mwh - actual_energy_mwh) / actual_energy_mwh
+                then 100 * abs(rte_j1_energy_gwh - actual_energy_gwh) / actual_energy_gwh
         end as rte_energy_ape_pct
     from scored
 
@@ -103,13 +104,13 @@ final as (
         model_version,
         forecast_hours,
         measured_hours,
-        forecast_energy_mwh,
-        rte_j1_energy_mwh,
-        actual_energy_mwh,
+        forecast_energy_gwh,
+        rte_j1_energy_gwh,
+        actual_energy_gwh,
         energy_ape_pct,
         rte_energy_ape_pct,
-        energy_error_mwh,
-        rte_energy_error_mwh,
+        energy_error_gwh,
+        rte_energy_error_gwh,
         ape_sum / nullif(measured_hours, 0) as mape_pct,
         rte_ape_sum / nullif(rte_measured_hours, 0) as rte_mape_pct,
         error_sum / nullif(measured_hours, 0) as bias_mw,
