@@ -9,16 +9,14 @@ energy_mix_hourly.hour_local, a local day a DATE, a UTC instant a TIMESTAMP.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 import pytest
 
 from flows.odre.schemas import DATASETS
-from flows.settings import Settings
 from flows.transform import run_dbt_build
 from flows.warehouse import DuckDBWarehouse
 from tests.dbt.test_project import models
+from tests.dbt.test_weather_marts import _settings
 
 # Days: `date`, `*_date`, `*_day`, `*_on`, and the local day `date_local`.
 DAY_SUFFIXES = ("_date", "_day", "_on", "date_local")
@@ -28,15 +26,7 @@ TIME_SUFFIXES = ("_utc", "_at", "_local")
 
 @pytest.fixture(scope="module")
 def columns(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
-    tmp: Path = tmp_path_factory.mktemp("mart-schemas")
-    settings = Settings(
-        _env_file=None,
-        profile="local",
-        dbt_target=None,
-        lake_url=str(tmp / "lake"),
-        duckdb_path=tmp / "warehouse.duckdb",
-        dbt_artifacts_dir=tmp / "dbt",
-    )
+    settings = _settings(tmp_path_factory.mktemp("mart-schemas"))
     wh = DuckDBWarehouse(settings.duckdb_path)
     for dataset in DATASETS.values():
         wh.ensure_table(settings.staging_dataset, dataset.table)
