@@ -43,7 +43,7 @@ SAMPLES = ROOT.parent / "shared" / "samples" / "odre"
 from flows.forecast import flow as forecast_flows  # noqa: E402
 from flows.forecast.backtest import (  # noqa: E402
     BacktestResult,
-    backtest,
+    backtest_from_settings,
     coverage,
     forecaster_shares,
     hours_forecast_pct,
@@ -55,7 +55,6 @@ from flows.forecast.features import (  # noqa: E402
     feature_names,
 )
 from flows.forecast.model import ModelConfig, train_model  # noqa: E402
-from flows.forecast.online import OnlineConfig  # noqa: E402
 from flows.forecast.registry import Decision, Registry  # noqa: E402
 from flows.forecast.report import write_reports  # noqa: E402
 from flows.forecast.training import TrainingWindow  # noqa: E402
@@ -93,19 +92,7 @@ def run_backtest(start: date, end: date) -> tuple[BacktestResult, float]:
     cons, temps = real_inputs()
     settings = Settings(_env_file=None)
     tick = time.perf_counter()
-    result = backtest(
-        cons,
-        temps,
-        start,
-        end,
-        feature_cfg=FeatureConfig.from_settings(settings),
-        model_cfg=ModelConfig.from_settings(settings),
-        retrain_every_days=settings.forecast_retrain_every_days,
-        training_days=settings.forecast_training_days,
-        online_cfg=OnlineConfig.from_settings(settings),
-        adaptation_days=settings.forecast_adaptation_days,
-        progress=True,
-    )
+    result = backtest_from_settings(cons, temps, start, end, settings)
     return result, time.perf_counter() - tick
 
 

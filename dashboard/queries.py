@@ -112,9 +112,9 @@ FORECAST_DAILY = Mart(
         "horizon_days",
         "target_date",
         "hours",
-        "energy_p10_mwh",
-        "energy_p50_mwh",
-        "energy_p90_mwh",
+        "energy_p10_gwh",
+        "energy_p50_gwh",
+        "energy_p90_gwh",
         "model_version",
     ),
     built_by="the forecast step",
@@ -179,9 +179,9 @@ SKILL_DAILY = Mart(
         "model_version",
         "forecast_hours",
         "measured_hours",
-        "forecast_energy_mwh",
-        "rte_j1_energy_mwh",
-        "actual_energy_mwh",
+        "forecast_energy_gwh",
+        "rte_j1_energy_gwh",
+        "actual_energy_gwh",
         "energy_ape_pct",
         "rte_energy_ape_pct",
         "mape_pct",
@@ -199,7 +199,7 @@ SKILL_DAILY = Mart(
         *(
             f"{who}daily_{measure}_{window}d_{unit}"
             for window in (7, 28)
-            for measure, unit in (("mape", "pct"), ("bias", "mwh"))
+            for measure, unit in (("mape", "pct"), ("bias", "gwh"))
             for who in ("", "rte_")
         ),
     ),
@@ -469,9 +469,9 @@ def forecast_daily(reader: MartReader, issue: date) -> pd.DataFrame:
     reader.check(daily)
     reader.check(SKILL_DAILY)
     return reader.sql(
-        "select d.target_date, d.horizon_days, d.hours, d.energy_p10_mwh, d.energy_p50_mwh,"
-        " d.energy_p90_mwh, d.model_version, s.measured_hours, s.rte_j1_energy_mwh,"
-        " s.actual_energy_mwh"
+        "select d.target_date, d.horizon_days, d.hours, d.energy_p10_gwh, d.energy_p50_gwh,"
+        " d.energy_p90_gwh, d.model_version, s.measured_hours, s.rte_j1_energy_gwh,"
+        " s.actual_energy_gwh"
         f" from {reader.table(daily)} as d"
         f" left join {reader.table(SKILL_DAILY)} as s"
         " on s.date_local = d.target_date and s.horizon_days = d.horizon_days"

@@ -121,11 +121,6 @@ def chart(fig: go.Figure, data: pd.DataFrame, name: str, y_title: str, x_title: 
     )
 
 
-def local_hours(values: pd.Series) -> pd.Series:
-    """ISO local stamps with their offset (`2025-03-30T03:00:00+02:00`) as local wall time."""
-    return pd.to_datetime(values.astype(str).str.slice(0, 19))
-
-
 def gwh(value: float | None) -> str:
     """Energy as the pages print it."""
     return "n/a" if value is None or pd.isna(value) else f"{value:,.1f} GWh"

@@ -149,15 +149,7 @@ def refresh_health_marts(settings: Settings) -> list[LoadResult]:
     """Load the run and promotion records into staging and rebuild only their marts."""
     from flows.transform import transform
 
-    lake = open_lake(settings)
-    warehouse = open_warehouse(settings)
-    try:
-        loads = [
-            load_changed(lake, warehouse, settings.staging_dataset, source)
-            for source in runlog.lake_sources(settings)
-        ]
-    finally:
-        warehouse.close()
+    loads = [load_source(source, None) for source in runlog.lake_sources(settings)]
     transform(select=runlog.HEALTH_MODELS, freshness=False)
     return loads
 

@@ -14,8 +14,7 @@ def hourly_chart(hours, horizon: int) -> None:
     if rows.empty:
         st.info(f"This issue has no D+{horizon} hours.")
         return
-    rows["hour_local"] = ui.local_hours(rows["target_hour_local"])
-    x = rows["hour_local"]
+    x = rows["target_hour_local"]
     fig = go.Figure()
     fig.add_trace(
         go.Scatter(x=x, y=rows["p90_mw"], name="our P90", line={"width": 0}, showlegend=False)
@@ -46,7 +45,7 @@ def hourly_chart(hours, horizon: int) -> None:
     fig.update_layout(title=f"D+{horizon}: {str(target)[:10]}")
     ui.chart(
         fig,
-        rows.drop(columns=["hour_local"]),
+        rows,
         f"forecast_hourly_{str(rows['issue_date'].iloc[0])[:10]}_d{horizon}",
         "Consumption (MW)",
         ui.TIME_LOCAL,
@@ -84,18 +83,18 @@ def daily_chart(days) -> None:
     fig.add_trace(
         go.Bar(
             x=labels,
-            y=days["energy_p50_mwh"] / 1000,
+            y=days["energy_p50_gwh"],
             name="ours (P50, P10–P90 as bars)",
             error_y={
                 "type": "data",
                 "symmetric": False,
-                "array": (days["energy_p90_mwh"] - days["energy_p50_mwh"]) / 1000,
-                "arrayminus": (days["energy_p50_mwh"] - days["energy_p10_mwh"]) / 1000,
+                "array": days["energy_p90_gwh"] - days["energy_p50_gwh"],
+                "arrayminus": days["energy_p50_gwh"] - days["energy_p10_gwh"],
             },
         )
     )
-    fig.add_trace(go.Bar(x=labels, y=days["rte_j1_energy_mwh"] / 1000, name="RTE J-1"))
-    fig.add_trace(go.Bar(x=labels, y=days["actual_energy_mwh"] / 1000, name="actual"))
+    fig.add_trace(go.Bar(x=labels, y=days["rte_j1_energy_gwh"], name="RTE J-1"))
+    fig.add_trace(go.Bar(x=labels, y=days["actual_energy_gwh"], name="actual"))
     fig.update_layout(barmode="group", title="Daily energy (measured hours only for RTE/actual)")
     ui.chart(fig, days, "forecast_daily", "Energy (GWh)", "Target day (Europe/Paris)")
 
@@ -111,9 +110,9 @@ def body() -> None:
     for column, (_, day) in zip(columns, days.iterrows(), strict=False):
         column.metric(
             f"D+{day['horizon_days']} {str(day['target_date'])[:10]}: our energy",
-            ui.gwh(day["energy_p50_mwh"] / 1000),
-            help=f"RTE J-1 {ui.gwh(day['rte_j1_energy_mwh'] / 1000)}, actual "
-            f"{ui.gwh(day['actual_energy_mwh'] / 1000)} over the measured hours"
+            ui.gwh(day["energy_p50_gwh"]),
+            help=f"RTE J-1 {ui.gwh(day['rte_j1_energy_gwh'])}, actual "
+            f"{ui.gwh(day['actual_energy_gwh'])} over the measured hours"
             f" ({0 if day['measured_hours'] != day['measured_hours'] else int(day['measured_hours'])})",
         )
     for horizon in sorted(hours["horizon_days"].unique()):

@@ -116,14 +116,14 @@ def body() -> None:
     lines(
         rows,
         {
-            "daily_bias_7d_mwh": "ours, 7 days",
-            "rte_daily_bias_7d_mwh": "RTE J-1, 7 days",
-            "daily_bias_28d_mwh": "ours, 28 days",
-            "rte_daily_bias_28d_mwh": "RTE J-1, 28 days",
+            "daily_bias_7d_gwh": "ours, 7 days",
+            "rte_daily_bias_7d_gwh": "RTE J-1, 7 days",
+            "daily_bias_28d_gwh": "ours, 28 days",
+            "rte_daily_bias_28d_gwh": "RTE J-1, 28 days",
         },
         "Rolling daily energy bias (forecast − actual), fully measured days",
         f"skill_rolling_daily_bias_d{horizon}",
-        "Bias (MWh per day)",
+        "Bias (GWh per day)",
     )
 
 

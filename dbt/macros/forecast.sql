@@ -1,8 +1,3 @@
-{# The forecast tables written by flows/forecast, empty before the first prediction. #}
-{% macro forecast_source(table_name, columns) -%}
-    {{ source_or_empty('forecast', table_name, columns) }}
-{%- endmacro %}
-
 {# A UTC timestamp plus a whole number of hours (an expression), still a UTC timestamp. #}
 {% macro add_hours(utc_timestamp, hours) -%}
     {{ return(adapter.dispatch('add_hours', 'aggregat')(utc_timestamp, hours)) }}

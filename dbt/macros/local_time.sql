@@ -32,16 +32,6 @@
 {%- endmacro %}
 
 
-{#
-  The local calendar day of a UTC instant. A one-line wrapper: the models write
-  `cast({{ to_local_time(ts) }} as date)`. Kept only while the forecast models (rewritten on
-  branch oneway, issue 12) call it: inline it there and delete it.
-#}
-{% macro to_local_date(utc_timestamp) -%}
-    cast({{ to_local_time(utc_timestamp) }} as date)
-{%- endmacro %}
-
-
 {# How many hours a local day lasts (23 on spring-forward, 25 on fall-back, else 24). #}
 {% macro local_day_hours(local_date) -%}
     {{ dbt.datediff(

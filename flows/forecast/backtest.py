@@ -29,6 +29,7 @@ from flows.forecast.features import (
 )
 from flows.forecast.model import FALLBACK_EXPERT, ModelConfig, train_model
 from flows.forecast.online import OnlineConfig, online_forecast
+from flows.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -215,6 +216,30 @@ def backtest(
         retrains=len(blocks),
         train_seconds=train_seconds,
         notes=notes,
+    )
+
+
+def backtest_from_settings(
+    consumption: pd.DataFrame,
+    temperatures: pd.DataFrame,
+    start: date,
+    end: date,
+    settings: Settings,
+    progress: bool = True,
+) -> BacktestResult:
+    """`backtest` with the features, models, retraining and adaptation the settings name."""
+    return backtest(
+        consumption,
+        temperatures,
+        start,
+        end,
+        feature_cfg=FeatureConfig.from_settings(settings),
+        model_cfg=ModelConfig.from_settings(settings),
+        retrain_every_days=settings.forecast_retrain_every_days,
+        training_days=settings.forecast_training_days,
+        online_cfg=OnlineConfig.from_settings(settings),
+        adaptation_days=settings.forecast_adaptation_days,
+        progress=progress,
     )
 
 

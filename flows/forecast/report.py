@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from flows.forecast.backtest import (  # noqa: E402
     FORECASTERS,
     BacktestResult,
-    backtest,
+    backtest_from_settings,
     coverage,
     daily_energy,
     forecaster_shares,
@@ -127,8 +127,6 @@ def backtest_cli(start: date, end: date, out_dir: str) -> int:
     from flows.backends import open_warehouse
     from flows.forecast import inputs
     from flows.forecast.features import FeatureConfig, local_day_bounds_utc
-    from flows.forecast.model import ModelConfig
-    from flows.forecast.online import OnlineConfig
     from flows.settings import get_settings
 
     settings = get_settings()
@@ -144,19 +142,7 @@ def backtest_cli(start: date, end: date, out_dir: str) -> int:
             raise ValueError(
                 f"no consumption in {settings.production_dataset} for {first} .. {end}"
             )
-        result = backtest(
-            consumption,
-            temps,
-            start,
-            end,
-            feature_cfg=cfg,
-            model_cfg=ModelConfig.from_settings(settings),
-            retrain_every_days=settings.forecast_retrain_every_days,
-            training_days=settings.forecast_training_days,
-            online_cfg=OnlineConfig.from_settings(settings),
-            adaptation_days=settings.forecast_adaptation_days,
-            progress=True,
-        )
+        result = backtest_from_settings(consumption, temps, start, end, settings)
     except (ValueError, RuntimeError) as exc:
         print(f"backtest {start} .. {end} failed: {exc}", file=sys.stderr)
         return 1

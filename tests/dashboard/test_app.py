@@ -88,14 +88,14 @@ def test_forecast_page_shows_the_latest_issue_then_a_chosen_one(
     at = open_page("Forecast")
     daily = read_mart(
         production.duckdb_path,
-        "select issue_date, horizon_days, target_date, energy_p50_mwh, model_version"
+        "select issue_date, horizon_days, target_date, energy_p50_gwh, model_version"
         " from production.consumption_forecast_daily order by issue_date, horizon_days",
     )
     latest = daily[daily["issue_date"].dt.date == AS_OF]
     shown = metrics(at)
     for _, row in latest.iterrows():
         label = f"D+{row['horizon_days']} {row['target_date'].date()}: our energy"
-        assert shown[label] == ui.gwh(row["energy_p50_mwh"] / 1000)
+        assert shown[label] == ui.gwh(row["energy_p50_gwh"])
     assert any(latest["model_version"].iloc[0] in m.value for m in at.markdown)
     # The forecast says which forecaster made each hour.
     assert not any("Forecaster: unavailable" in i.value for i in at.info)
@@ -111,7 +111,7 @@ def test_forecast_page_shows_the_latest_issue_then_a_chosen_one(
     shown = metrics(at)
     for _, row in chosen.iterrows():
         label = f"D+{row['horizon_days']} {row['target_date'].date()}: our energy"
-        assert shown[label] == ui.gwh(row["energy_p50_mwh"] / 1000)
+        assert shown[label] == ui.gwh(row["energy_p50_gwh"])
     # Actual and RTE J-1 are drawn: the past issue's D+1 is measured.
     d1 = charts(at)[0]
     actual = next(t for t in d1["data"] if t["name"] == "actual")

@@ -176,11 +176,11 @@ def test_every_page_in_chromium_shows_the_marts_numbers(
 
     forecast = read_mart(
         db,
-        "select target_date, energy_p50_mwh, model_version from production.consumption_forecast_daily"
+        "select target_date, energy_p50_gwh, model_version from production.consumption_forecast_daily"
         f" where issue_date = date '{AS_OF}' and horizon_days = 1",
     ).iloc[0]
     label = f"D+1 {forecast['target_date'].date()}: our energy"
-    assert visits["Forecast"].metrics[label] == ui.gwh(forecast["energy_p50_mwh"] / 1000)
+    assert visits["Forecast"].metrics[label] == ui.gwh(forecast["energy_p50_gwh"])
     assert forecast["model_version"] in visits["Forecast"].text
     assert "Forecaster of each hour" in visits["Forecast"].text
 
@@ -197,11 +197,11 @@ def test_every_page_in_chromium_shows_the_marts_numbers(
     # A past issue chosen in the browser: its own energy, measured by then.
     past = read_mart(
         db,
-        "select target_date, energy_p50_mwh from production.consumption_forecast_daily"
+        "select target_date, energy_p50_gwh from production.consumption_forecast_daily"
         f" where issue_date = date '{PAST_ISSUES[1]}' and horizon_days = 1",
     ).iloc[0]
     label = f"D+1 {past['target_date'].date()}: our energy"
-    assert chosen.metrics[label] == ui.gwh(past["energy_p50_mwh"] / 1000)
+    assert chosen.metrics[label] == ui.gwh(past["energy_p50_gwh"])
     version = forecast["model_version"]
     assert visits["Pipeline health"].metrics["Champion in use (model of the latest forecast)"] == (
         version

@@ -71,18 +71,18 @@ def test_forecast_daily_energy_beside_rte_and_actual(
     days = queries.forecast_daily(reader, issue)
     ours = mart(
         production,
-        "select horizon_days, energy_p50_mwh from production.consumption_forecast_daily"
+        "select horizon_days, energy_p50_gwh from production.consumption_forecast_daily"
         f" where issue_date = date '{issue}' order by horizon_days",
     )
     skill = mart(
         production,
-        "select s.horizon_days, s.actual_energy_mwh from production.forecast_skill_daily s"
+        "select s.horizon_days, s.actual_energy_gwh from production.forecast_skill_daily s"
         f" where s.date_local = date '{issue}' + cast(s.horizon_days as integer)"
         " order by s.horizon_days",
     )
-    assert days["energy_p50_mwh"].tolist() == ours["energy_p50_mwh"].tolist()
-    assert days["actual_energy_mwh"].tolist() == pytest.approx(
-        skill["actual_energy_mwh"].tolist(), nan_ok=True
+    assert days["energy_p50_gwh"].tolist() == ours["energy_p50_gwh"].tolist()
+    assert days["actual_energy_gwh"].tolist() == pytest.approx(
+        skill["actual_energy_gwh"].tolist(), nan_ok=True
     )
 
 

@@ -7,6 +7,7 @@ checked against the staging rows, and the reads the forecast makes are checked a
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import numpy as np
@@ -130,3 +131,11 @@ def test_the_forecasts_reads_are_the_marts_values(built) -> None:
     assert np.allclose(first["t2m_c"], expected["t2m_c"])
     assert set(issued.columns) == {"issue_date", "hour_utc", *WEATHER_COLUMNS}
     assert inputs.archived_forecast_days(wh, settings) == 2
+
+
+def test_the_build_ran_the_forecast_temperature_unit_test(built) -> None:
+    """The weighting's unit test (intermediate/forecast/_forecast__unit_tests.yml) ran first."""
+    run_results = built["settings"].dbt_artifacts_dir / "target" / "run_results.json"
+    results = json.loads(run_results.read_text())["results"]
+    status = {r["unique_id"].rsplit(".", 1)[-1]: r["status"] for r in results}
+    assert status.get("forecast_temperature_is_population_weighted") == "pass"

@@ -122,7 +122,9 @@ def test_forecast_marts_hold_the_rows_the_lake_got(built: dict) -> None:
     expected = built["forecast"].sort_values(["issue_date", "target_hour_utc"])
     assert len(marts) == len(expected) == 11 * 48
     assert np.allclose(marts["p50_mw"], expected["p50_mw"])
-    assert (marts["target_hour_local"].to_numpy() == expected["target_hour_local"].to_numpy()).all()
+    # The lake's ISO string with offset becomes the local wall-clock TIMESTAMP of every mart.
+    local = pd.to_datetime(expected["target_hour_local"].to_list(), utc=True)
+    assert marts["target_hour_local"].tolist() == local.tz_convert(PARIS).tz_localize(None).tolist()
     daily = built["wh"].query(
         "select * from production.consumption_forecast_daily order by issue_date, target_date"
     )
@@ -130,7 +132,8 @@ def test_forecast_marts_hold_the_rows_the_lake_got(built: dict) -> None:
     first = expected[
         (expected["issue_date"] == date(2024, 5, 31)) & (expected["horizon_days"] == 1)
     ]
-    assert daily["energy_p50_mwh"].iloc[0] == pytest.approx(first["p50_mw"].sum())
+    # The sum of hourly MW is MWh; the mart says GWh.
+    assert daily["energy_p50_gwh"].iloc[0] == pytest.approx(first["p50_mw"].sum() / 1000)
 
 
 def test_hourly_skill_joins_ours_rte_and_actual(built: dict) -> None:
@@ -161,12 +164,12 @@ def test_daily_skill_has_energy_and_rolling_mape_and_bias(built: dict) -> None:
     d1 = daily[(daily["horizon_days"] == 1) & daily["measured_hours"].eq(24)]
     actual = built["actual"]
     local_day = actual.index.tz_localize("UTC").tz_convert(PARIS).tz_localize(None).normalize()
-    energy = actual.groupby(local_day).sum()
+    energy = actual.groupby(local_day).sum() / 1000  # GWh
     assert np.allclose(
-        d1["actual_energy_mwh"].to_numpy(),
+        d1["actual_energy_gwh"].to_numpy(),
         energy.reindex(pd.to_datetime(d1["date_local"])).to_numpy(),
     )
-    assert np.allclose(d1["forecast_energy_mwh"], d1["actual_energy_mwh"] * 1.01)
+    assert np.allclose(d1["forecast_energy_gwh"], d1["actual_energy_gwh"] * 1.01)
     assert np.allclose(d1["energy_ape_pct"], 1.0) and np.allclose(d1["rte_energy_ape_pct"], 2.0)
     assert np.allclose(d1[["mape_pct", "mape_7d_pct", "mape_28d_pct"]], 1.0)
     assert np.allclose(d1[["rte_mape_7d_pct", "rte_mape_28d_pct"]], 2.0)
@@ -188,8 +191,8 @@ def test_daily_skill_has_energy_and_rolling_mape_and_bias(built: dict) -> None:
         (energy.index > pd.Timestamp(last["date_local"]) - pd.Timedelta(days=7))
         & (energy.index <= pd.Timestamp(last["date_local"]))
     ]
-    assert last["daily_bias_7d_mwh"] == pytest.approx(0.01 * days7.mean())
-    assert last["rte_daily_bias_28d_mwh"] == pytest.approx(
+    assert last["daily_bias_7d_gwh"] == pytest.approx(0.01 * days7.mean())
+    assert last["rte_daily_bias_28d_gwh"] == pytest.approx(
         0.02 * energy.reindex(pd.to_datetime(d1["date_local"])).mean()
     )
     unmeasured = daily[daily["measured_hours"] == 0]

@@ -3,6 +3,13 @@
 -- run_at), national and per region side by side. The national value is computed here, once,
 -- for observations and forecasts alike: the population-weighted mean of the regions present
 -- (weights renormalised over them; regions_reported says how many).
+{#- The per-region columns: (region code, measure, column). #}
+{%- set region_measures = [] %}
+{%- for code, slug in region_columns() %}
+{%- for measure, prefix in forecast_temperature_measures() %}
+{%- do region_measures.append((code, measure, prefix ~ '_' ~ slug)) %}
+{%- endfor %}
+{%- endfor %}
 with
 
 observed as (
@@ -68,17 +75,12 @@ pivoted as (
         run_at,
         date_local,
         {%- for measure, _ in forecast_temperature_measures() %}
-        sum({{ measure }} * population)
-            / nullif(sum(case when {{ measure }} is not null then population end), 0)
-            as {{ measure }},
+        {{ weighted_mean(measure, 'population') }} as {{ measure }},
         {%- endfor %}
         count(*) as regions_reported,
-        {%- for code, slug in region_columns() %}
-        {%- set outer_last = loop.last %}
-        {%- for measure, prefix in forecast_temperature_measures() %}
-        max(case when region_code = {{ code }} then {{ measure }} end)
-            as {{ prefix }}_{{ slug }}{{ ',' if not (outer_last and loop.last) }}
-        {%- endfor %}
+        {%- for code, measure, column in region_measures %}
+        max(case when region_code = {{ code }} then {{ measure }} end) as {{ column }}
+        {%- if not loop.last %},{% endif %}
         {%- endfor %}
     from weighted
     group by source, run_at, date_local

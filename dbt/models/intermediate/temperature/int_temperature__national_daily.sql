@@ -40,9 +40,7 @@ national as (
     select
         weighted.observed_on,
         {%- for measure in ['tmin_c', 'tmean_c', 'tmax_c'] %}
-        sum(weighted.{{ measure }} * weighted.population)
-        / nullif(sum(case when weighted.{{ measure }} is not null then weighted.population end), 0)
-            as {{ measure }},
+        {{ weighted_mean('weighted.' ~ measure, 'weighted.population') }} as {{ measure }},
         {%- endfor %}
         count(*) as regions_reported,
         sum(weighted.population) / min(metropolitan.population) as population_share_reported

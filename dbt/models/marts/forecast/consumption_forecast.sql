@@ -6,7 +6,9 @@
     )
 }}
 -- Our hourly consumption forecast as issued, one row per issue day and target hour, under
--- the names the dashboard and Looker Studio read.
+-- the names the dashboard and Looker Studio read. The local hour is the wall-clock TIMESTAMP
+-- of every mart's `*_local` hour, derived from the UTC hour (the lake's ISO string with its
+-- offset is not carried: target_hour_utc says which of two equal autumn hours a row is).
 with
 
 forecasts as (
@@ -23,7 +25,7 @@ final as (
         horizon_days,
         date_local as target_date,
         hour_utc as target_hour_utc,
-        hour_local_iso as target_hour_local,
+        {{ to_local_time('hour_utc') }} as target_hour_local,
         p10_mw,
         p50_mw,
         p90_mw,

@@ -21,9 +21,9 @@ final as (
         horizon_days,
         date_local as target_date,
         hours,
-        energy_p10_mwh,
-        energy_p50_mwh,
-        energy_p90_mwh,
+        energy_p10_gwh,
+        energy_p50_gwh,
+        energy_p90_gwh,
         peak_p50_mw,
         model_version,
         created_at

@@ -9,7 +9,9 @@
 -- and one row per weather run and hour of the full local days it forecasts (the run's daily
 -- temperatures and its hourly weather), each stamped with the run's time so that a reader
 -- takes only what was known at its issue time.
-{%- set weather_measures = ['t2m_c', 'rh2m_pct', 'wind10m_ms', 'ssrd_wh_m2', 'tcc_pct', 'precip_mm'] %}
+{%- set weather_measures = [
+    't2m_c', 'rh2m_pct', 'wind10m_ms', 'ssrd_wh_m2', 'tcc_pct', 'precip_mm',
+] %}
 {%- set temperature_columns = ['tmin_c', 'tmean_c', 'tmax_c', 'regions_reported'] %}
 {%- for code, slug in region_columns() %}
 {%- for _, prefix in forecast_temperature_measures() %}
@@ -17,7 +19,9 @@
 {%- endfor %}
 {%- endfor %}
 {%- set weather_columns = weather_measures[:] %}
-{%- for code, slug in region_columns() %}{% do weather_columns.append('t2m_c_' ~ slug) %}{% endfor %}
+{%- for code, slug in region_columns() %}
+{%- do weather_columns.append('t2m_c_' ~ slug) %}
+{%- endfor %}
 with
 
 temperatures as (
@@ -44,7 +48,8 @@ weather as (
 hour_offsets as (
 
     {%- for n in range(25) %}
-    select {{ n }} as hour_offset{{ ' union all' if not loop.last }}
+    select {{ n }} as hour_offset
+    {%- if not loop.last %} union all{% endif %}
     {%- endfor %}
 
 ),
@@ -53,8 +58,9 @@ day_hours as (
 
     select
         temperatures.*,
-        {{ add_hours(local_to_utc(local_date_start('temperatures.date_local')), 'hour_offsets.hour_offset') }}
-            as hour_utc,
+        {{ add_hours(
+            local_to_utc(local_date_start('temperatures.date_local')), 'hour_offsets.hour_offset'
+        ) }} as hour_utc,
         {{ local_to_utc(local_date_start(dbt.dateadd('day', 1, 'temperatures.date_local'))) }}
             as next_day_utc
     from temperatures
@@ -66,6 +72,20 @@ temperature_hours as (
 
     select * from day_hours
     where hour_utc < next_day_utc
+
+),
+
+observed_hours as (
+
+    select * from temperature_hours
+    where source = 'measured'
+
+),
+
+run_hours as (
+
+    select * from temperature_hours
+    where source <> 'measured'
 
 ),
 
@@ -82,11 +102,12 @@ measured as (
         observed.{{ column }},
         {%- endfor %}
         {%- for column in weather_columns %}
-        cast(null as {{ type_double() }}) as {{ column }}{{ ',' if not loop.last }}
+        cast(null as {{ type_double() }}) as {{ column }}
+        {%- if not loop.last %},{% endif %}
         {%- endfor %}
     from consumption
-    full outer join (select * from temperature_hours where source = 'measured') as observed
-        on observed.hour_utc = consumption.hour_utc
+    full outer join observed_hours as observed
+        on consumption.hour_utc = observed.hour_utc
 
 ),
 
@@ -102,7 +123,7 @@ weather_hourly as (
         {%- endfor %}
         {%- for code, slug in region_columns() %}
         max(case when region_code = {{ code }} then t2m_c end) as t2m_c_{{ slug }}
-        {{- ',' if not loop.last }}
+        {%- if not loop.last %},{% endif %}
         {%- endfor %}
     from weather
     group by forecast_model, run_at, valid_at
@@ -125,13 +146,14 @@ forecast as (
         runs.{{ column }},
         {%- endfor %}
         {%- for column in weather_columns %}
-        weather_hourly.{{ column }}{{ ',' if not loop.last }}
+        weather_hourly.{{ column }}
+        {%- if not loop.last %},{% endif %}
         {%- endfor %}
-    from (select * from temperature_hours where source <> 'measured') as runs
+    from run_hours as runs
     left join weather_hourly
-        on weather_hourly.source = runs.source
-        and weather_hourly.run_at = runs.run_at
-        and weather_hourly.hour_utc = runs.hour_utc
+        on runs.source = weather_hourly.source
+        and runs.run_at = weather_hourly.run_at
+        and runs.hour_utc = weather_hourly.hour_utc
 
 ),
 
@@ -147,7 +169,7 @@ final as (
 
     select
         hour_utc,
-        {{ to_local_date('hour_utc') }} as date_local,
+        cast({{ to_local_time('hour_utc') }} as date) as date_local,
         source,
         run_at,
         cast(lead_hours as {{ type_double() }}) as lead_hours,
@@ -157,7 +179,8 @@ final as (
         {{ column }},
         {%- endfor %}
         {%- for column in weather_columns %}
-        {{ column }}{{ ',' if not loop.last }}
+        {{ column }}
+        {%- if not loop.last %},{% endif %}
         {%- endfor %}
     from unioned
 

@@ -16,12 +16,14 @@
     ('rte_bias', 'mw', 'rte_error_sum', 'rte_measured_hours'),
     ('daily_mape', 'pct', 'energy_ape_pct', 'is_complete'),
     ('rte_daily_mape', 'pct', 'rte_energy_ape_pct', 'is_rte_complete'),
-    ('daily_bias', 'mwh', 'energy_error_mwh', 'is_complete'),
-    ('rte_daily_bias', 'mwh', 'rte_energy_error_mwh', 'is_rte_complete'),
+    ('daily_bias', 'gwh', 'energy_error_gwh', 'is_complete'),
+    ('rte_daily_bias', 'gwh', 'rte_energy_error_gwh', 'is_rte_complete'),
 ] %}
+{#- Over the windows last_7d and last_28d (the final CTE's `window` clause). #}
 {%- set rolling = [] %}
 {%- for window in [7, 28] %}{% for measure in measures %}
-{%- do rolling.append((window,) + measure) %}
+{%- set name, unit, numerator, denominator = measure %}
+{%- do rolling.append((name ~ '_' ~ window ~ 'd_' ~ unit, numerator, denominator, window)) %}
 {%- endfor %}{% endfor %}
 with
 
@@ -38,11 +40,12 @@ days as (
         horizon_days,
         max(model_version) as model_version,
         count(*) as forecast_hours,
-        {{ count_where('actual_mw is not null') }} as measured_hours,
-        {{ count_where('rte_ape_pct is not null') }} as rte_measured_hours,
-        sum(forecast_p50_mw) as forecast_energy_mwh,
-        sum(case when actual_mw is not null then rte_j1_mw end) as rte_j1_energy_mwh,
-        sum(actual_mw) as actual_energy_mwh,
+        count(actual_mw) as measured_hours,
+        count(rte_ape_pct) as rte_measured_hours,
+        -- Energy in GWh, as in every daily mart: the sum of hourly MW is MWh.
+        sum(forecast_p50_mw) / 1000.0 as forecast_energy_gwh,
+        sum(case when actual_mw is not null then rte_j1_mw end) / 1000.0 as rte_j1_energy_gwh,
+        sum(actual_mw) / 1000.0 as actual_energy_gwh,
         sum(ape_pct) as ape_sum,
         sum(rte_ape_pct) as rte_ape_sum,
         sum(error_mw) as error_sum,
@@ -60,10 +63,10 @@ scored as (
         *,
         {{ day_number('date_local') }} as day_number,
         case
-            when measured_hours = forecast_hours and actual_energy_mwh > 0 then 1 else 0
+            when measured_hours = forecast_hours and actual_energy_gwh > 0 then 1 else 0
         end as is_complete,
         case
-            when rte_measured_hours = forecast_hours and actual_energy_mwh > 0 then 1 else 0
+            when rte_measured_hours = forecast_hours and actual_energy_gwh > 0 then 1 else 0
         end as is_rte_complete
     from days
 
@@ -73,17 +76,21 @@ errors as (
 
     select
         *,
-        case when is_complete = 1
-            then forecast_energy_mwh - actual_energy_mwh
-        end as energy_error_mwh,
-        case when is_rte_complete = 1
-            then rte_j1_energy_mwh - actual_energy_mwh
-        end as rte_energy_error_mwh,
-        case when is_complete = 1
-            then 100 * abs(forecast_energy_mwh - actual_energy_mwh) / actual_energy_mwh
+        case
+            when is_complete = 1
+                then forecast_energy_gwh - actual_energy_gwh
+        end as energy_error_gwh,
+        case
+            when is_rte_complete = 1
+                then rte_j1_energy_gwh - actual_energy_gwh
+        end as rte_energy_error_gwh,
+        case
+            when is_complete = 1
+                then 100 * abs(forecast_energy_gwh - actual_energy_gwh) / actual_energy_gwh
         end as energy_ape_pct,
-        case when is_rte_complete = 1
-            then 100 * abs(rte_j1_energy_mwh - actual_energy_mwh) / actual_energy_mwh
+        case
+            when is_rte_complete = 1
+                then 100 * abs(rte_j1_energy_gwh - actual_energy_gwh) / actual_energy_gwh
         end as rte_energy_ape_pct
     from scored
 
@@ -97,23 +104,35 @@ final as (
         model_version,
         forecast_hours,
         measured_hours,
-        forecast_energy_mwh,
-        rte_j1_energy_mwh,
-        actual_energy_mwh,
+        forecast_energy_gwh,
+        rte_j1_energy_gwh,
+        actual_energy_gwh,
         energy_ape_pct,
         rte_energy_ape_pct,
-        energy_error_mwh,
-        rte_energy_error_mwh,
+        energy_error_gwh,
+        rte_energy_error_gwh,
         ape_sum / nullif(measured_hours, 0) as mape_pct,
         rte_ape_sum / nullif(rte_measured_hours, 0) as rte_mape_pct,
         error_sum / nullif(measured_hours, 0) as bias_mw,
         rte_error_sum / nullif(rte_measured_hours, 0) as rte_bias_mw,
         within_p10_p90_hours,
-        {%- for window, name, unit, numerator, denominator in rolling %}
-        {{ rolling_ratio(numerator, denominator, window, 'horizon_days') }}
-            as {{ name }}_{{ window }}d_{{ unit }}{{ ',' if not loop.last }}
+        {%- for column, numerator, denominator, window in rolling %}
+        sum({{ numerator }}) over last_{{ window }}d
+        / nullif(sum({{ denominator }}) over last_{{ window }}d, 0) as {{ column }}
+        {%- if not loop.last %},{% endif %}
         {%- endfor %}
     from errors
+    window
+        last_7d as (
+            partition by horizon_days
+            order by day_number
+            range between 6 preceding and current row
+        ),
+        last_28d as (
+            partition by horizon_days
+            order by day_number
+            range between 27 preceding and current row
+        )
 
 )
 

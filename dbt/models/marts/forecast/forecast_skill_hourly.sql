@@ -49,8 +49,8 @@ final as (
         daily.rte_bias_28d_mw
     from hours
     left join daily
-        on daily.date_local = hours.date_local
-        and daily.horizon_days = hours.horizon_days
+        on hours.date_local = daily.date_local
+        and hours.horizon_days = daily.horizon_days
 
 )
 

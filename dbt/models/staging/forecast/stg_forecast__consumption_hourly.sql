@@ -3,10 +3,10 @@ with
 
 source as (
 
-    select * from {{ forecast_source('consumption_hourly', [
+    select * from {{ source_or_empty('forecast', 'consumption_hourly', [
         'issue_date', 'issue_time_utc', 'horizon_days', 'target_date', 'target_hour_utc',
-        'target_hour_local', 'p10_mw', 'p50_mw', 'p90_mw', 'forecaster', 'forecaster_reason',
-        'model_version', 'created_at',
+        'p10_mw', 'p50_mw', 'p90_mw', 'forecaster', 'forecaster_reason', 'model_version',
+        'created_at',
     ]) }}
 
 ),
@@ -19,7 +19,6 @@ renamed as (
         cast(horizon_days as {{ dbt.type_bigint() }}) as horizon_days,
         cast(target_date as date) as date_local,
         cast(target_hour_utc as {{ dbt.type_timestamp() }}) as hour_utc,
-        cast(target_hour_local as {{ dbt.type_string() }}) as hour_local_iso,
         cast(p10_mw as {{ type_double() }}) as p10_mw,
         cast(p50_mw as {{ type_double() }}) as p50_mw,
         cast(p90_mw as {{ type_double() }}) as p90_mw,
