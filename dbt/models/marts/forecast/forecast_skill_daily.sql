@@ -43,13 +43,15 @@ days as (
         count(actual_mw) as measured_hours,
         count(rte_ape_pct) as rte_measured_hours,
         -- Energy in GWh, as in every daily mart: the sum of hourly MW is MWh.
-        sum(forecast_p50_mw) / 1000.0 as forecast_energy_gwh,
-        sum(case when actual_mw is not null then rte_j1_mw end) / 1000.0 as rte_j1_energy_gwh,
-        sum(actual_mw) / 1000.0 as actual_energy_gwh,
-        sum(ape_pct) as ape_sum,
-        sum(rte_ape_pct) as rte_ape_sum,
-        sum(error_mw) as error_sum,
-        sum(case when rte_ape_pct is not null then rte_error_mw end) as rte_error_sum,
+        {{ exact_sum('forecast_p50_mw') }} / 1000.0 as forecast_energy_gwh,
+        {{ exact_sum('case when actual_mw is not null then rte_j1_mw end') }} / 1000.0
+            as rte_j1_energy_gwh,
+        {{ exact_sum('actual_mw') }} / 1000.0 as actual_energy_gwh,
+        {{ exact_sum('ape_pct') }} as ape_sum,
+        {{ exact_sum('rte_ape_pct') }} as rte_ape_sum,
+        {{ exact_sum('error_mw') }} as error_sum,
+        {{ exact_sum('case when rte_ape_pct is not null then rte_error_mw end') }}
+            as rte_error_sum,
         sum(within_p10_p90) as within_p10_p90_hours
     from hours
     group by date_local, horizon_days
