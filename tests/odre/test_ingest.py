@@ -239,3 +239,44 @@ def test_lake_partitions_load_into_staging(lake, odre_settings) -> None:
         assert counts["n"][0] == counts["instants"][0] == 11 * 96
     finally:
         warehouse.close()
+
+
+@runs_flow
+def test_a_damaged_partition_is_named_not_retried_and_the_later_sources_load(
+    lake, odre_settings
+) -> None:
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    from flows import pipeline
+
+    ingest_odre(as_of=AS_OF)
+    day = AS_OF - timedelta(days=2)
+    key = ECO2MIX_CONS_DEF.partition_key(day)
+    path = lake.local_path(key)
+    path.write_bytes(path.read_bytes()[:1000])  # truncated, as a full disk leaves it
+    state = pipeline.load_staging(return_state=True)
+    assert state.is_failed()
+    message = str(state.result(raise_on_failure=False))
+    assert f"lake object {key} (staging table {ECO2MIX_CONS_DEF.table.name}, day {day})" in message
+    assert "Could not open Parquet input source '<Buffer>'" in message
+    warehouse = open_warehouse(odre_settings)
+    try:
+        # The sources after it in load order loaded, and so did the damaged source's other days.
+        for dataset in (GAS_STORAGE, TEMPERATURE, ECO2MIX_CONS_DEF):
+            days = warehouse.loaded_fingerprints(odre_settings.staging_dataset, dataset.table.name)
+            wanted = {
+                date.fromisoformat(d) for d in lake.list_partitions(dataset.lake_prefix(), "date")
+            }
+            assert set(days) == wanted - ({day} if dataset is ECO2MIX_CONS_DEF else set())
+    finally:
+        warehouse.close()
+
+    async def attempts() -> list[int]:
+        runs = FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id]))
+        async with get_client() as client:
+            return [t.run_count for t in await client.read_task_runs(flow_run_filter=runs)]
+
+    assert set(asyncio.run(attempts())) == {1}  # a corrupt object is not tried again
