@@ -221,6 +221,27 @@ def test_one_failing_dataset_does_not_stop_the_others(
 
 
 @runs_flow
+def test_a_lake_write_error_on_one_dataset_is_named_and_the_others_still_run(
+    lake, odre_settings
+) -> None:
+    # A file where the first dataset's landing folder must go: writing there fails as a full
+    # or read-only disk would, with an OSError and not an HTTP error.
+    blocker = lake.local_path(f"landing/odre/{ECO2MIX_TR.id}")
+    blocker.parent.mkdir(parents=True)
+    blocker.write_bytes(b"")
+    with pytest.raises(OdreError) as failed:
+        ingest_odre(as_of=AS_OF)
+    # (its first run reaches back AGGREGAT_ECO2MIX_TR_HISTORY_DAYS=10 days)
+    assert str(failed.value).startswith(
+        f"ODRÉ {ECO2MIX_TR.id} window [{AS_OF - timedelta(days=10)}, {AS_OF + timedelta(days=1)}):"
+        " FileExistsError: [Errno 17] File exists:"
+    )
+    assert watermark(lake, ECO2MIX_TR) is None
+    for dataset in (GAS_STORAGE, TEMPERATURE, ECO2MIX_CONS_DEF):
+        assert watermark(lake, dataset) == AS_OF
+
+
+@runs_flow
 def test_lake_partitions_load_into_staging(lake, odre_settings) -> None:
     ingest_odre(as_of=AS_OF, datasets=[ECO2MIX_TR.id, TEMPERATURE.id])
     warehouse = open_warehouse(odre_settings)
