@@ -145,8 +145,8 @@ def read_object(lake: Lake, source: LakeSource, key: str, day: date) -> pd.DataF
     except DETERMINISTIC as exc:
         raise LakeObjectError(
             f"lake object {key} (staging table {source.spec.name}, day {day}) cannot be"
-            f" loaded: {type(exc).__name__}: {exc}. The day was left out of this load; write"
-            f" it again (python -m flows backfill --start {day} --end {day})"
+            f" loaded: {type(exc).__name__}: {str(exc).rstrip('.')}. The day was left out of"
+            f" this load; write it again (python -m flows backfill --start {day} --end {day})"
         ) from exc
 
 
@@ -168,7 +168,8 @@ def raise_failures(results: list[LoadResult]) -> None:
     """StagingLoadFailed naming every source and day that did not load, if any."""
     lines = [line for r in results for line in r.failures()]
     if lines:
-        raise StagingLoadFailed(f"{len(lines)} staging load failures:\n" + "\n".join(lines))
+        head = f"staging load incomplete: {len(lines)} not loaded (the rest was):"
+        raise StagingLoadFailed("\n".join([head, *lines]))
 
 
 def retry_transient(task: Task, task_run: TaskRun, state: State) -> bool:

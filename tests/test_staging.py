@@ -197,7 +197,7 @@ def test_load_each_reports_a_failing_source_and_loads_the_ones_after_it(parts) -
     results = load_each([broken, SOURCE], load)
     assert [(r.table, r.rows) for r in results] == [("broken", 0), ("obs", 1)]
     with pytest.raises(
-        StagingLoadFailed, match=r"1 staging load failures:\nbroken: OSError: disk gone"
+        StagingLoadFailed, match=r"1 not loaded \(the rest was\):\nbroken: OSError: disk gone$"
     ):
         raise_failures(results)
     raise_failures(results[1:])  # nothing failed: no error

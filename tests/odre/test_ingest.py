@@ -282,7 +282,12 @@ def test_a_damaged_partition_is_named_not_retried_and_the_later_sources_load(
     assert state.is_failed()
     message = str(state.result(raise_on_failure=False))
     assert f"lake object {key} (staging table {ECO2MIX_CONS_DEF.table.name}, day {day})" in message
+    assert message.startswith("staging load incomplete: 1 not loaded (the rest was):\n")
     assert "Could not open Parquet input source '<Buffer>'" in message
+    assert message.endswith(
+        f"not a parquet file. The day was left out of this load; write it again"
+        f" (python -m flows backfill --start {day} --end {day})"
+    )
     warehouse = open_warehouse(odre_settings)
     try:
         # The sources after it in load order loaded, and so did the damaged source's other days.
