@@ -196,8 +196,7 @@ def _step_functions(as_of: date) -> dict[str, Callable[[], Any]]:
 
         result = predict(as_of=as_of)
         # The rows went to the lake like any source's: load them, then build what reads them.
-        for source in forecast_sources():
-            load_source(source, as_of)
+        raise_failures([load_source(source, as_of) for source in forecast_sources()])
         dbt_build(select=FORECAST_MODELS, freshness=False)
         return result
 
