@@ -11,8 +11,10 @@ import pytest
 
 from flows.backends import open_lake
 from flows.forecast import tables
+from flows.forecast.features import WEATHER_COLUMNS
 from flows.forecast.flow import forecast_cli, predict, train
 from flows.forecast.registry import Registry
+from flows.settings import get_settings
 from flows.warehouse import DuckDBWarehouse
 from tests.forecast.synthetic import load_consumption, load_observed, load_runs, make_forecast_runs
 
@@ -149,9 +151,6 @@ def test_unusable_inputs_and_models_fail_clearly_and_keep_the_champion(
 def test_a_model_trained_on_archived_runs_predicts_from_the_hourly_weather(
     prefect_server, forecast_settings, consumption, temps, monkeypatch
 ) -> None:
-    from flows.forecast.features import WEATHER_COLUMNS
-    from flows.settings import get_settings
-
     monkeypatch.setenv("AGGREGAT_FORECAST_TRAIN_ON_ARCHIVED_FORECASTS", "true")
     monkeypatch.setenv("AGGREGAT_FORECAST_ARCHIVED_MIN_DAYS", "60")
     get_settings.cache_clear()
