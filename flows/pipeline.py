@@ -25,11 +25,12 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 from prefect.cache_policies import NO_CACHE
+from prefect.states import Failed
 from tqdm import tqdm
 
 from flows import runlog
 from flows.backends import open_lake, open_warehouse, warehouse_location
-from flows.errors import PipelineFailed
+from flows.errors import BackfillIncomplete, PipelineFailed
 from flows.lake import DAY, partition_day
 from flows.settings import Settings, get_settings
 from flows.staging import LakeSource, LoadResult, load_changed
@@ -62,6 +63,10 @@ class PipelineSummary:
     @property
     def failed(self) -> list[str]:
         return [o.step for o in self.outcomes if o.status == StepStatus.FAILED]
+
+    @property
+    def warned(self) -> list[str]:
+        return [o.step for o in self.outcomes if o.status == StepStatus.WARNING]
 
     def markdown(self) -> str:
         lines = [f"# aggregat daily run as of {self.as_of}", "", "| step | status | detail |"]
@@ -106,7 +111,7 @@ def load_staging(since: date | None = None) -> list[LoadResult]:
         key="load-staging", markdown=load_markdown(results), description="Partitions replaced"
     )
     announce_load(results)
-    return results
+    return runlog.flow_state(results)
 
 
 STAGING_LOADED = "aggregat.staging.loaded"
@@ -125,7 +130,7 @@ def announce_load(results: list[LoadResult]) -> None:
     run = context.flow_run if context else None
     # New run summaries alone are no reason for a dbt build: every run writes one, so each
     # load would otherwise trigger one. They reach their mart with the next build.
-    changed = {r.table: len(r.days) for r in results if r.days and r.table != runlog.RUNS.name}
+    changed = runlog.data_changes(results)
     if not changed or run is None or run.deployment_id is None or run.parent_task_run_id:
         return
     emit_event(
@@ -200,6 +205,17 @@ def _step_functions(as_of: date) -> dict[str, Callable[[], Any]]:
     }
 
 
+def run_step(step: str, function: Callable[[], Any]) -> StepOutcome:
+    """Run one step: ok, warning when its result reports partial data, failed when it raised."""
+    try:
+        result = function()
+    except Exception as exc:  # noqa: BLE001 - every step failure is reported, not raised
+        tb = traceback.format_exception_only(type(exc), exc)
+        return StepOutcome(step, StepStatus.FAILED, "".join(tb).strip())
+    run = runlog.finished(step, result, None, None)
+    return StepOutcome(step, run.status, run.message, result)
+
+
 def run_steps(
     as_of: date, steps: list[str], functions: dict[str, Callable[[], Any]]
 ) -> PipelineSummary:
@@ -208,15 +224,11 @@ def run_steps(
     done: dict[str, str] = {}
     for step in (s for s in STEPS if s in steps):
         need = NEEDS.get(step)
-        if need in done and done[need] != StepStatus.OK:
+        # A warning (partial data, stale sources) still feeds what follows.
+        if done.get(need) in (StepStatus.FAILED, StepStatus.SKIPPED):
             outcome = StepOutcome(step, StepStatus.SKIPPED, f"{need} {done[need]}")
         else:
-            try:
-                result = functions[step]()
-                outcome = StepOutcome(step, StepStatus.OK, runlog.describe(result), result)
-            except Exception as exc:  # noqa: BLE001 - every step failure is reported, not raised
-                tb = traceback.format_exception_only(type(exc), exc)
-                outcome = StepOutcome(step, StepStatus.FAILED, "".join(tb).strip())
+            outcome = run_step(step, functions[step])
         done[step] = outcome.status
         summary.outcomes.append(outcome)
     return summary
@@ -242,7 +254,8 @@ def daily_pipeline(as_of: date | None = None, steps: list[str] | None = None) ->
     )
     if summary.failed:
         raise PipelineFailed(summary)
-    return summary
+    warned = [o for o in summary.outcomes if o.status == StepStatus.WARNING]
+    return runlog.flow_state(summary, [f"{o.step}: {o.detail.splitlines()[-1]}" for o in warned])
 
 
 # --- backfill ----------------------------------------------------------------------------
@@ -395,23 +408,53 @@ def backfill(
     create_markdown_artifact(
         key="backfill", markdown=backfill_markdown(start, end, rows), description="Backfill result"
     )
+    incomplete = BackfillIncomplete(rows)
+    if incomplete.missing:
+        # Failed, not a Completed state under another name: filling these days is the
+        # backfill's whole job, so the operator, the exit code and the automations (the
+        # failure webhook) must all hear that some could not be. The rows ride on the error.
+        return Failed(message=str(incomplete), data=incomplete)
     return rows
 
 
 # --- command line ------------------------------------------------------------------------
 
 
-def print_production_tables(settings: Settings) -> None:
-    """Say where the production marts are."""
-    try:
-        from flows.transform import production_tables
+def production_rows(settings: Settings) -> dict[str, int | None]:
+    """Rows of each production mart by its full name; None for one that is not built."""
+    from flows.transform import mart_names, production_tables
 
-        tables = production_tables(settings)
+    warehouse = open_warehouse(settings, read_only=True)
+    rows: dict[str, int | None] = {}
+    try:
+        for name, table in zip(mart_names(settings), production_tables(settings), strict=True):
+            if not warehouse.table_exists(settings.production_dataset, name):
+                rows[table] = None
+                continue
+            found = warehouse.query(
+                f"select count(*) as n from {settings.production_dataset}.{name}"
+            )
+            rows[table] = int(found["n"].iloc[0])
+    finally:
+        warehouse.close()
+    return rows
+
+
+def print_production_tables(settings: Settings) -> None:
+    """Say where the production marts are; the empty ones apart (no table to read yet)."""
+    try:
+        rows = production_rows(settings)
     except Exception:  # noqa: BLE001 - a summary must not fail on a missing warehouse
         return
+    built = {table: n for table, n in rows.items() if n}
+    empty = sorted(table.rsplit(".", 1)[-1] for table, n in rows.items() if not n)
     print(f"\nProduction tables ({warehouse_location(settings)}):")
-    for name in sorted(tables):
-        print(f"  {name}")
+    for table in sorted(built):
+        print(f"  {table}  ({built[table]} rows)")
+    if not built:
+        print("  none holds any rows yet")
+    if empty:
+        print(f"Empty or not built yet: {', '.join(empty)}")
 
 
 def run_cli(as_of: date | None, steps: list[str] | None) -> int:
@@ -425,6 +468,8 @@ def run_cli(as_of: date | None, steps: list[str] | None) -> int:
         for line in o.detail.splitlines():
             print(f"          {line}")
     print_production_tables(get_settings())
+    if summary.warned:
+        print(f"\nWARNING steps (partial data): {', '.join(summary.warned)}")
     if summary.failed:
         print(f"\nFAILED steps: {', '.join(summary.failed)}")
         return 1
@@ -433,7 +478,10 @@ def run_cli(as_of: date | None, steps: list[str] | None) -> int:
 
 def backfill_cli(start: date, end: date, offline: bool, force: bool = False) -> int:
     """`python -m flows backfill`: print the day x product table; non-zero if any day is missing."""
-    rows = backfill(start=start, end=end, offline=offline, force=force)
+    try:
+        rows = backfill(start=start, end=end, offline=offline, force=force)
+    except BackfillIncomplete as exc:
+        rows = exc.rows
     width = max((len(r.product) for r in rows), default=10)
     for r in rows:
         print(f"{r.day}  {r.product:<{width}}  {r.status:<10}  {r.detail}")

@@ -166,9 +166,24 @@ def _status_rows(result: list) -> bool:
     return bool(result) and all(hasattr(r, "status") and hasattr(r, "day") for r in result)
 
 
+def data_changes(results: list[LoadResult]) -> dict[str, int]:
+    """Day partitions replaced per staging table, run summaries left out: every run writes
+    one, so they alone are no sign that any data changed."""
+    return {r.table: len(r.days) for r in results if r.days and r.table != RUNS.name}
+
+
+def _is_load(result: Any) -> bool:
+    return (
+        isinstance(result, list) and bool(result) and all(isinstance(r, LoadResult) for r in result)
+    )
+
+
 def warnings_of(result: Any) -> list[str]:
-    """What a finished step reports as not quite right: weather gaps, stale sources, missing days."""
+    """What a finished step reports as not quite right: weather gaps, stale sources, missing
+    days, a load that found nothing new."""
     found: list[str] = []
+    if _is_load(result) and not data_changes(result):
+        found.append("no lake partition changed since the last load: no data loaded")
     found += [f"weather gap: {g}" for g in getattr(result, "gaps", None) or []]
     found += [f"stale source: {s}" for s in getattr(result, "stale_sources", None) or []]
     if getattr(result, "tests_warned", 0):
@@ -182,7 +197,7 @@ def warnings_of(result: Any) -> list[str]:
 
 def counts_of(result: Any) -> tuple[int | None, int | None]:
     """(rows, day partitions) a step's result counts, None for what it does not count."""
-    if isinstance(result, list) and result and all(isinstance(r, LoadResult) for r in result):
+    if _is_load(result):
         return sum(r.rows for r in result), sum(len(r.days) for r in result)
     datasets = getattr(result, "datasets", None)
     if datasets is not None and hasattr(result, "rows_fetched"):  # an ODRÉ ingestion
@@ -236,6 +251,27 @@ def finished(
     return StepRun(
         step, StepStatus.WARNING if warnings else StepStatus.OK, started, ended, text, rows, days
     )
+
+
+# The name of the Completed-type state a flow run ends in when its step ended with a warning:
+# it did its work with partial data (the next run fetches the gaps), so what follows it (the
+# staging load, dbt) still runs; Prefect shows the name, and emits `prefect.flow-run.Warning`.
+WARNING_STATE = "Warning"
+
+
+def flow_state(result: Any, warnings: list[str] | None = None) -> Any:
+    """What a flow returns so that its Prefect state tells the step's status: the result
+    itself when ok, a Completed state named Warning (its message the warnings, by default
+    those its result reports) otherwise.
+
+    Either way the flow's caller gets the result: Prefect unwraps a Completed state's data.
+    """
+    from prefect.states import Completed
+
+    warnings = warnings_of(result) if warnings is None else warnings
+    if not warnings:
+        return result
+    return Completed(name=WARNING_STATE, message="; ".join(warnings)[:MESSAGE_CHARS], data=result)
 
 
 # --- writing -------------------------------------------------------------------------------
@@ -314,7 +350,7 @@ def pipeline_steps(summary: PipelineSummary, clock: StepClock) -> list[StepRun]:
     steps = []
     for o in summary.outcomes:
         started, ended = clock.times.get(o.step, (None, None))
-        if o.status == StepStatus.OK:
+        if o.status in (StepStatus.OK, StepStatus.WARNING):
             steps.append(finished(o.step, o.result, started, ended, o.detail))
         else:
             steps.append(StepRun(o.step, o.status, started, ended, o.detail))

@@ -22,7 +22,7 @@ from prefect.artifacts import create_markdown_artifact
 
 from flows.backends import dbt_keyfile, dbt_target, warehouse_catalog
 from flows.errors import TransformError
-from flows.runlog import RECORD
+from flows.runlog import RECORD, flow_state
 from flows.settings import Settings, environ_set, get_settings
 
 # Statuses dbt gives a node that did not do its job.
@@ -386,4 +386,4 @@ def transform(
             logger.warning("stale source %s", stale)
     publish_summary(summary)
     print(summary.describe())
-    return summary
+    return flow_state(summary)
