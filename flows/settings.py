@@ -79,6 +79,12 @@ class Settings(BaseSettings):
         None,
         description="Folder for dbt's target/ and logs/; unset means inside the dbt project folder.",
     )
+    dbt_console_log_level: Literal["debug", "info", "warn", "error", "none"] = Field(
+        "warn",
+        description="Least severe dbt log line shown on the console: `warn` shows warnings,"
+        " errors and failed tests only; dbt's per-model log is in logs/dbt.log under"
+        " the artifacts folder (the run summary prints its path); `info` shows it all.",
+    )
 
     # --- ODRÉ --------------------------------------------------------------------------
     odre_base_url: str = Field(

@@ -82,6 +82,7 @@ class TransformSummary:
     failures: list[NodeFailure] = field(default_factory=list)
     elapsed_seconds: float = 0.0
     freshness: list[SourceFreshness] = field(default_factory=list)
+    log_file: str = ""  # dbt's own per-node log of the build
 
     @property
     def stale_sources(self) -> list[SourceFreshness]:
@@ -100,6 +101,8 @@ class TransformSummary:
             f"{len(self.skipped)} skipped in {self.elapsed_seconds:.1f}s"
         ]
         lines += [f"  FAILED {f}" for f in self.failures]
+        if self.log_file:
+            lines.append(f"dbt log: {self.log_file}")
         if self.freshness:
             fresh = len(self.freshness) - len(self.stale_sources)
             lines.append(f"source freshness: {fresh} of {len(self.freshness)} sources pass")
@@ -181,9 +184,15 @@ def freshness_arguments(settings: Settings, artifacts_dir: Path | None = None) -
     return ["source", "freshness", *_common_arguments(settings, artifacts_dir)]
 
 
+def log_file(settings: Settings, artifacts_dir: Path | None = None) -> Path:
+    """Where dbt writes its full log (every node, at info level)."""
+    return _artifacts(settings, artifacts_dir) / "logs" / "dbt.log"
+
+
 def _common_arguments(settings: Settings, artifacts_dir: Path | None) -> list[str]:
     project = Path(settings.dbt_project_dir).expanduser().resolve()
     artifacts = _artifacts(settings, artifacts_dir)
+    # The console gets warnings, errors and failed tests; the log file gets everything.
     return [
         "--project-dir",
         str(project),
@@ -194,7 +203,12 @@ def _common_arguments(settings: Settings, artifacts_dir: Path | None) -> list[st
         "--target-path",
         str(artifacts / "target"),
         "--log-path",
-        str(artifacts / "logs"),
+        str(log_file(settings, artifacts_dir).parent),
+        "--log-level",
+        settings.dbt_console_log_level,
+        # Given explicitly: otherwise dbt gives the file the console's level.
+        "--log-level-file",
+        "info",
         "--no-use-colors",
     ]
 
@@ -261,10 +275,12 @@ def run_dbt_build(
     outcome = _invoke(settings, args)
     elapsed = time.monotonic() - started
     results = getattr(outcome.result, "results", None)
+    log = log_file(settings, artifacts_dir)
     if outcome.exception is not None or results is None:
         reason = outcome.exception or outcome.result or "no results"
-        raise TransformError(f"dbt build on target {target} could not run: {reason}")
+        raise TransformError(f"dbt build on target {target} could not run: {reason} (log: {log})")
     summary = summarise(target, list(results), elapsed)
+    summary.log_file = str(log)
     if summary.failures:
         names = "; ".join(str(f) for f in summary.failures)
         raise TransformError(
