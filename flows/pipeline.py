@@ -32,6 +32,7 @@ from flows import runlog
 from flows.backends import open_lake, open_warehouse, warehouse_location
 from flows.errors import BackfillIncomplete, PipelineFailed
 from flows.lake import DAY, partition_day
+from flows.runs import run_name
 from flows.settings import Settings, get_settings
 from flows.staging import LakeSource, LoadResult, load_changed
 from flows.status import BackfillRow, BackfillStatus, StepStatus
@@ -39,6 +40,8 @@ from flows.status import BackfillRow, BackfillStatus, StepStatus
 STEPS: tuple[str, ...] = ("odre", "weather", "load", "transform", "forecast")
 # A step is skipped when the step it needs failed: the others still run.
 NEEDS: dict[str, str] = {"transform": "load", "forecast": "transform"}
+# Skipped when the load found no lake partition changed (their inputs are as they were).
+UNCHANGED_SKIPS = ("transform", "forecast")
 # What the forecast step rebuilds once its rows are in staging: every model downstream of them.
 FORECAST_MODELS = "stg_forecast__consumption_hourly+ stg_forecast__consumption_daily+"
 
@@ -100,7 +103,12 @@ def load_source(source: LakeSource, since: date | None) -> LoadResult:
         warehouse.close()
 
 
-@flow(name="load-staging", on_completion=runlog.RECORD, on_failure=runlog.RECORD)
+@flow(
+    name="load-staging",
+    flow_run_name=run_name("load"),
+    on_completion=runlog.RECORD,
+    on_failure=runlog.RECORD,
+)
 def load_staging(since: date | None = None) -> list[LoadResult]:
     """Load into warehouse staging every lake partition that changed since its last load."""
     logger = get_run_logger()
@@ -217,30 +225,49 @@ def run_step(step: str, function: Callable[[], Any]) -> StepOutcome:
 
 
 def run_steps(
-    as_of: date, steps: list[str], functions: dict[str, Callable[[], Any]]
+    as_of: date,
+    steps: list[str],
+    functions: dict[str, Callable[[], Any]],
+    force: bool = False,
 ) -> PipelineSummary:
-    """Run the chosen steps in pipeline order; a failure skips only the steps that need it."""
+    """Run the chosen steps in pipeline order; a failure skips only the steps that need it,
+    and a load that changed nothing skips the dbt build and the forecast unless `force`."""
     summary = PipelineSummary(as_of=as_of)
-    done: dict[str, str] = {}
+    done: dict[str, StepOutcome] = {}
     for step in (s for s in STEPS if s in steps):
-        need = NEEDS.get(step)
+        need = done.get(NEEDS.get(step, ""))
+        if step in UNCHANGED_SKIPS and not force and _unchanged(done.get("load")):
+            outcome = StepOutcome(step, StepStatus.SKIPPED, "nothing changed (--force runs it)")
         # A warning (partial data, stale sources) still feeds what follows.
-        if done.get(need) in (StepStatus.FAILED, StepStatus.SKIPPED):
-            outcome = StepOutcome(step, StepStatus.SKIPPED, f"{need} {done[need]}")
+        elif need is not None and need.status in (StepStatus.FAILED, StepStatus.SKIPPED):
+            outcome = StepOutcome(step, StepStatus.SKIPPED, f"{need.step} {need.status}")
         else:
             outcome = run_step(step, functions[step])
-        done[step] = outcome.status
+        done[step] = outcome
         summary.outcomes.append(outcome)
     return summary
 
 
-@flow(name="daily-pipeline")
-def daily_pipeline(as_of: date | None = None, steps: list[str] | None = None) -> PipelineSummary:
-    """Ingest ODRÉ and weather into the lake, load staging, build the marts, forecast."""
+def _unchanged(load: StepOutcome | None) -> bool:
+    """The load ran and found no lake partition changed since the last one."""
+    return (
+        load is not None
+        and load.status != StepStatus.FAILED
+        and isinstance(load.result, list)
+        and not runlog.data_changes(load.result)
+    )
+
+
+@flow(name="daily-pipeline", flow_run_name=run_name("daily"))
+def daily_pipeline(
+    as_of: date | None = None, steps: list[str] | None = None, force: bool = False
+) -> PipelineSummary:
+    """Ingest ODRÉ and weather into the lake, load staging, build the marts, forecast; when
+    no lake partition changed, skip the build and the forecast unless `force`."""
     logger = get_run_logger()
     as_of = as_of or get_settings().today()
     clock = runlog.StepClock(_step_functions(as_of))
-    summary = run_steps(as_of, list(steps or STEPS), clock.functions)
+    summary = run_steps(as_of, list(steps or STEPS), clock.functions, force)
     if runlog.publish_pipeline(summary, clock):
         try:
             refresh_health_marts(get_settings())
@@ -348,7 +375,7 @@ def _rows_from_json(data: bytes) -> list[BackfillRow]:
     ]
 
 
-@flow(name="backfill-chunk", flow_run_name="backfill-{start}-{end}")
+@flow(name="backfill-chunk", flow_run_name=run_name("backfill-chunk"))
 def backfill_chunk(start: date, end: date, offline: bool = False) -> list[BackfillRow]:
     """One bounded piece of a backfill: re-ingest ODRÉ, rebuild weather, reload staging.
 
@@ -369,7 +396,12 @@ def backfill_chunk(start: date, end: date, offline: bool = False) -> list[Backfi
     return rows
 
 
-@flow(name="backfill", on_completion=runlog.RECORD, on_failure=runlog.RECORD)
+@flow(
+    name="backfill",
+    flow_run_name=run_name("backfill"),
+    on_completion=runlog.RECORD,
+    on_failure=runlog.RECORD,
+)
 def backfill(
     start: date, end: date, offline: bool = False, force: bool = False
 ) -> list[BackfillRow]:
@@ -457,10 +489,10 @@ def print_production_tables(settings: Settings) -> None:
         print(f"Empty or not built yet: {', '.join(empty)}")
 
 
-def run_cli(as_of: date | None, steps: list[str] | None) -> int:
+def run_cli(as_of: date | None, steps: list[str] | None, force: bool = False) -> int:
     """`python -m flows run`: run the pipeline, print what changed, exit non-zero on failure."""
     try:
-        summary = daily_pipeline(as_of=as_of, steps=steps)
+        summary = daily_pipeline(as_of=as_of, steps=steps, force=force)
     except PipelineFailed as exc:
         summary = exc.summary
     for o in summary.outcomes:

@@ -166,6 +166,9 @@ def _status_rows(result: list) -> bool:
     return bool(result) and all(hasattr(r, "status") and hasattr(r, "day") for r in result)
 
 
+NOTHING_LOADED = "nothing changed: no lake partition is new or different since the last load"
+
+
 def data_changes(results: list[LoadResult]) -> dict[str, int]:
     """Day partitions replaced per staging table, run summaries left out: every run writes
     one, so they alone are no sign that any data changed."""
@@ -183,7 +186,7 @@ def warnings_of(result: Any) -> list[str]:
     days, a load that found nothing new."""
     found: list[str] = []
     if _is_load(result) and not data_changes(result):
-        found.append("no lake partition changed since the last load: no data loaded")
+        found.append(NOTHING_LOADED)
     found += [f"weather gap: {g}" for g in getattr(result, "gaps", None) or []]
     found += [f"stale source: {s}" for s in getattr(result, "stale_sources", None) or []]
     if getattr(result, "tests_warned", 0):
@@ -218,11 +221,14 @@ def describe(result: Any) -> str:
         return ""
     if hasattr(result, "describe") and callable(result.describe):
         return str(result.describe())
-    if isinstance(result, list) and result and isinstance(result[0], LoadResult):
+    if _is_load(result):
+        # The tables that changed; one line when none did (the run records alone do not count).
+        if not data_changes(result):
+            return NOTHING_LOADED
         return "\n".join(
-            f"{r.table}: {len(r.days)} days, {r.rows} rows"
-            + (f" ({r.days[0]}..{r.days[-1]})" if r.days else "")
+            f"{r.table}: {len(r.days)} days, {r.rows} rows ({r.days[0]}..{r.days[-1]})"
             for r in result
+            if r.days
         )
     if dataclasses.is_dataclass(result):
         return str(dataclasses.asdict(result))[:500]

@@ -23,6 +23,7 @@ from prefect.artifacts import create_markdown_artifact
 from flows.backends import dbt_keyfile, dbt_target, warehouse_catalog
 from flows.errors import TransformError
 from flows.runlog import RECORD, flow_state
+from flows.runs import run_name
 from flows.settings import Settings, environ_set, get_settings
 
 # Statuses dbt gives a node that did not do its job.
@@ -381,7 +382,13 @@ def source_freshness() -> list[SourceFreshness]:
     return run_source_freshness(get_settings())
 
 
-@flow(name="transform", log_prints=True, on_completion=RECORD, on_failure=RECORD)
+@flow(
+    name="transform",
+    flow_run_name=run_name("transform"),
+    log_prints=True,
+    on_completion=RECORD,
+    on_failure=RECORD,
+)
 def transform(
     select: str | None = None, full_refresh: bool = False, freshness: bool = True
 ) -> TransformSummary:

@@ -58,6 +58,44 @@ def test_dependent_steps_are_skipped_when_their_input_failed() -> None:
     assert "| transform | skipped | load failed |" in summary.markdown()
 
 
+def test_a_load_that_changed_nothing_skips_the_build_and_the_forecast_unless_forced() -> None:
+    calls, functions = recorder(set())
+    functions["load"] = lambda: (
+        calls.append("load")
+        or [
+            LoadResult("odre__x", [], 0),
+            LoadResult("pipeline__runs", [AS_OF], 1),  # the last run's record: no data
+        ]
+    )
+    summary = run_steps(AS_OF, list(STEPS), functions)
+    assert calls == ["odre", "weather", "load"]
+    by_step = {o.step: o for o in summary.outcomes}
+    assert by_step["load"].status == "warning"
+    assert by_step["load"].detail.splitlines() == [
+        "nothing changed: no lake partition is new or different since the last load"
+    ]
+    for step in ("transform", "forecast"):
+        assert (by_step[step].status, by_step[step].detail) == (
+            "skipped",
+            "nothing changed (--force runs it)",
+        )
+
+    calls.clear()
+    forced = run_steps(AS_OF, list(STEPS), functions, force=True)
+    assert calls == list(STEPS)
+    assert [o.status for o in forced.outcomes] == ["ok", "ok", "warning", "ok", "ok"]
+
+
+def test_the_command_line_passes_force_to_the_pipeline(monkeypatch) -> None:
+    from flows import __main__, pipeline
+
+    asked: list[dict] = []
+    monkeypatch.setattr(pipeline, "run_cli", lambda **kwargs: asked.append(kwargs) or 0)
+    assert __main__.main(["run", "--as-of", "2025-03-30", "--force"]) == 0
+    assert __main__.main(["run", "--as-of", "2025-03-30"]) == 0
+    assert [a["force"] for a in asked] == [True, False]
+
+
 def test_odre_backfill_rows_tell_downloaded_archived_missing() -> None:
     before = {"gas": {"2025-01-01": "v1", "2025-01-02": "v1"}}
     after = {"gas": {"2025-01-01": "v1", "2025-01-02": "v2"}}
@@ -121,7 +159,7 @@ def test_load_staging_and_daily_pipeline_under_prefect(
     # Nothing changed since: the load is no longer `ok`, but what follows it may still run.
     again = api_state(pipeline.load_staging(return_state=True))
     assert (again.type.value, again.name) == ("COMPLETED", "Warning")
-    assert "no lake partition changed" in again.message
+    assert again.message.startswith("nothing changed: no lake partition")
 
     def broken() -> None:
         raise RuntimeError("source down")
@@ -181,7 +219,7 @@ def test_a_stale_source_is_a_warning_in_the_run_summary_not_a_failure() -> None:
     calls, functions = recorder(set())
     functions["transform"] = lambda: built
     summary = run_steps(AS_OF, ["load", "transform", "forecast"], functions)
-    assert [o.status for o in summary.outcomes] == ["ok", "ok", "ok"]  # forecast still runs
+    assert [o.status for o in summary.outcomes] == ["ok", "warning", "ok"]  # forecast still runs
     detail = summary.outcomes[1].detail
     assert "source freshness: 1 of 2 sources pass" in detail
     assert "WARNING odre.gas: error, newest load 10.5 days old (2025-03-20 00:00 UTC)" in detail

@@ -33,6 +33,7 @@ from flows.meteofrance.catalogue import (
     still_at_source,
 )
 from flows.meteofrance.download import ProductRun, fetch_product_run, make_client
+from flows.runs import run_name
 from flows.settings import Settings, get_settings
 from flows.status import BackfillRow, BackfillStatus, RunStatus
 
@@ -203,7 +204,7 @@ def rows_table(rows: list[BackfillRow]) -> list[dict[str, str]]:
     ]
 
 
-@flow(name="backfill-weather")
+@flow(name="backfill-weather", flow_run_name=run_name("backfill-weather"))
 def backfill_weather_flow(
     start: date, end: date, products: list[str] | None = None, offline: bool = False
 ) -> list[BackfillRow]:

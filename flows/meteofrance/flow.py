@@ -25,6 +25,7 @@ from flows.meteofrance.backfill import backfill_weather, curate_run
 from flows.meteofrance.catalogue import ModelRun, Product, model_runs, products_from_settings
 from flows.meteofrance.download import ProductRun, fetch_product_run
 from flows.runlog import RECORD, flow_state
+from flows.runs import run_name
 from flows.settings import get_settings
 from flows.status import BackfillRow, BackfillStatus, FileStatus, RunStatus, WeatherRunStatus
 
@@ -145,7 +146,12 @@ def outcome_of(run: ModelRun, fetched: list[ProductRun], curated_already: bool) 
     return RunOutcome(label, WeatherRunStatus.CURATED, fetched)
 
 
-@flow(name="ingest-weather", on_completion=RECORD, on_failure=RECORD)
+@flow(
+    name="ingest-weather",
+    flow_run_name=run_name("weather"),
+    on_completion=RECORD,
+    on_failure=RECORD,
+)
 def ingest_weather(
     as_of: date | None = None, products: list[str] | None = None, offline: bool = False
 ) -> WeatherSummary:
