@@ -59,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument("--end", type=_day, required=True)
     backtest.add_argument("--out", default="reports", help="folder of the report files")
 
+    sub.add_parser("docs", help="generate and serve dbt's documentation of the models")
+
     decode = sub.add_parser("decode-grib", help="decode one GRIB2 file and print what it holds")
     decode.add_argument("file")
 
@@ -98,6 +100,11 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         print(problem, file=sys.stderr)
         return 2
+    if args.command == "docs":
+        from flows.transform import serve_docs
+
+        serve_docs(settings)
+        return 0
     if args.command != "decode-grib":
         from flows.runs import configure_logging
 

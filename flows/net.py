@@ -19,7 +19,7 @@ from flows.errors import SourceUnreachable
 # How many times an unreachable host is tried in all, and the pause in between (seconds).
 UNREACHABLE_ATTEMPTS = 2
 UNREACHABLE_PAUSE = 0.5
-DEMO_HINT = "with no internet, run the demo against the fake sources (README, 'Without internet')"
+DEMO_HINT = "with no internet, `make demo` runs the pipeline against fake sources (README)"
 
 
 def _connect_error(exc: BaseException | None) -> httpx.ConnectError | None:

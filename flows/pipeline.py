@@ -273,9 +273,10 @@ def daily_pipeline(
             refresh_health_marts(get_settings())
         except Exception as exc:  # noqa: BLE001 - the health marts must not fail the run
             logger.warning("health marts not refreshed: %s", exc)
+    # One line per step: the details are in the artifact (and the command line's summary).
     for o in summary.outcomes:
         log = logger.error if o.status == StepStatus.FAILED else logger.info
-        log("step %s: %s %s", o.step, o.status, o.detail)
+        log("step %s: %s %s", o.step, o.status, (o.detail.splitlines() or [""])[0])
     create_markdown_artifact(
         key="daily-pipeline", markdown=summary.markdown(), description="Daily run summary"
     )

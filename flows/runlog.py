@@ -132,6 +132,9 @@ PROMOTIONS = TableSpec(
 )
 
 
+RECORDS = (RUNS.name, PROMOTIONS.name)
+
+
 def lake_sources(settings: Settings | None = None) -> list[LakeSource]:
     """The run summaries and the published promotion decisions, for the staging load."""
     settings = settings or get_settings()
@@ -170,9 +173,10 @@ NOTHING_LOADED = "nothing changed: no lake partition is new or different since t
 
 
 def data_changes(results: list[LoadResult]) -> dict[str, int]:
-    """Day partitions replaced per staging table, run summaries left out: every run writes
-    one, so they alone are no sign that any data changed."""
-    return {r.table: len(r.days) for r in results if r.days and r.table != RUNS.name}
+    """Day partitions replaced per staging table, the records of runs and promotions left
+    out: every run writes one, so they alone are no sign that any data changed (the health
+    marts that read them are rebuilt on their own)."""
+    return {r.table: len(r.days) for r in results if r.days and r.table not in RECORDS}
 
 
 def _is_load(result: Any) -> bool:

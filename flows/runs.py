@@ -70,6 +70,7 @@ def configure_logging(console: bool = False) -> None:
     Prefect sets up the root logger (its console handler, WARNING); it leaves other libraries'
     loggers at that level, so without this the project's own INFO lines were never shown.
     """
+    import prefect.main  # noqa: F401 - sets up Prefect's logging first (the root's handler)
     from prefect.context import FlowRunContext, TaskRunContext
     from prefect.logging.handlers import APILogHandler, PrefectConsoleHandler
 

@@ -350,6 +350,19 @@ def production_tables(settings: Settings) -> list[str]:
     return [f"{catalog}.{settings.production_dataset}.{name}" for name in mart_names(settings)]
 
 
+def serve_docs(settings: Settings, artifacts_dir: Path | None = None) -> None:
+    """`dbt docs generate`, then `dbt docs serve` on 127.0.0.1 (until interrupted)."""
+    common = _common_arguments(settings, artifacts_dir)
+    generated = _invoke(settings, ["docs", "generate", *common])
+    if not generated.success:
+        raise TransformError(f"dbt docs generate failed: {generated.exception or 'see the log'}")
+    port = str(settings.dbt_docs_port)
+    print(f"dbt docs at http://127.0.0.1:{port} (Ctrl-C stops)", flush=True)
+    _invoke(
+        settings, ["docs", "serve", *common, "--host", "127.0.0.1", "--port", port, "--no-browser"]
+    )
+
+
 def _retry_unless_nodes_failed(task: Any, task_run: Any, state: Any) -> bool:
     # A failed model or test fails the same way again; only a run that could not start
     # (a locked database file, a dropped connection) is worth another attempt.

@@ -65,6 +65,7 @@ def test_a_load_that_changed_nothing_skips_the_build_and_the_forecast_unless_for
         or [
             LoadResult("odre__x", [], 0),
             LoadResult("pipeline__runs", [AS_OF], 1),  # the last run's record: no data
+            LoadResult("pipeline__model_promotions", [AS_OF], 1),  # nor its training's decision
         ]
     )
     summary = run_steps(AS_OF, list(STEPS), functions)

@@ -71,18 +71,34 @@ def test_flow_runs_carry_their_names_and_the_project_logs(prefect_server, monkey
     assert "backtest block 3 of 10" in [log.message for log in logs]
 
 
-def test_project_log_lines_reach_the_console_without_task_run_chatter() -> None:
+def test_project_log_lines_reach_the_console() -> None:
     code = (
         "import logging; import flows.runs as r; r.configure_logging(console=True);"
-        "logging.getLogger('flows.forecast.backtest').info('backtest block 3 of 10');"
-        "logging.getLogger('prefect.task_runs').info('Finished in state Completed()');"
-        "logging.getLogger('prefect.task_runs').warning('a task had to retry')"
+        "logging.getLogger('flows.forecast.backtest').info('backtest block 3 of 10')"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr
-    assert "backtest block 3 of 10" in done.stderr
-    assert "a task had to retry" in done.stderr
-    assert "Finished in state" not in done.stderr
+    assert "| INFO    | flows.forecast.backtest - backtest block 3 of 10" in done.stderr
     assert "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW" not in done.stderr  # no run: no API
+
+
+def test_the_console_leaves_out_task_runs_routine_lines_only() -> None:
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    from flows.runs import configure_logging
+
+    configure_logging(console=True)
+    configure_logging(console=True)  # once is enough: no second filter, no second handler
+    (console,) = [h for h in logging.getLogger().handlers if isinstance(h, PrefectConsoleHandler)]
+    assert len(console.filters) == 1
+    assert len(logging.getLogger("flows").handlers) == 1
+
+    def record(name: str, level: int) -> logging.LogRecord:
+        return logging.LogRecord(name, level, __file__, 1, "m", None, None)
+
+    assert not console.filter(record("prefect.task_runs", logging.INFO))
+    assert console.filter(record("prefect.task_runs", logging.WARNING))
+    assert console.filter(record("prefect.flow_runs", logging.INFO))
+    assert console.filter(record("flows.forecast.backtest", logging.INFO))

@@ -209,3 +209,46 @@ def test_source_freshness_is_in_the_summary_and_the_artifact(
         text=True,
     )
     assert opened.returncode == 0, opened.stderr
+
+
+@pytest.mark.slow
+def test_docs_command_generates_and_serves_the_dbt_docs(tmp_path: Path) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    root = Path(__file__).resolve().parent.parent
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("AGGREGAT_")},
+        "AGGREGAT_DUCKDB_PATH": str(tmp_path / "w.duckdb"),
+        "AGGREGAT_DBT_ARTIFACTS_DIR": str(tmp_path / "artifacts"),
+        "AGGREGAT_DBT_DOCS_PORT": str(port),
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "flows", "docs"],
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline, page = time.monotonic() + 240, None
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                page = httpx.get(f"http://127.0.0.1:{port}/manifest.json", timeout=5)
+                break
+            except httpx.TransportError:
+                time.sleep(1)
+        assert page is not None and page.status_code == 200, "dbt docs never answered"
+        assert "model.aggregat.daily_merged" in page.json()["nodes"]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert f"dbt docs at http://127.0.0.1:{port}" in server.stdout.read()
