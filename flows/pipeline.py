@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from flows import runlog
 from flows.backends import open_lake, open_warehouse, warehouse_location
-from flows.errors import BackfillIncomplete, PipelineFailed
+from flows.errors import BackfillIncomplete, PipelineFailed, SourceUnreachable
 from flows.lake import DAY, partition_day
 from flows.runs import run_name
 from flows.settings import Settings, get_settings
@@ -40,6 +40,8 @@ from flows.status import BackfillRow, BackfillStatus, StepStatus
 STEPS: tuple[str, ...] = ("odre", "weather", "load", "transform", "forecast")
 # A step is skipped when the step it needs failed: the others still run.
 NEEDS: dict[str, str] = {"transform": "load", "forecast": "transform"}
+# The steps that fetch from outside; when none reached its source there is nothing to load.
+SOURCE_STEPS = ("odre", "weather")
 # Skipped when the load found no lake partition changed (their inputs are as they were).
 UNCHANGED_SKIPS = ("transform", "forecast")
 # What the forecast step rebuilds once its rows are in staging: every model downstream of them.
@@ -54,6 +56,7 @@ class StepOutcome:
     status: StepStatus
     detail: str = ""
     result: Any = None
+    error: Exception | None = None
 
 
 @dataclass
@@ -66,6 +69,12 @@ class PipelineSummary:
     @property
     def failed(self) -> list[str]:
         return [o.step for o in self.outcomes if o.status == StepStatus.FAILED]
+
+    @property
+    def reached_no_source(self) -> bool:
+        """Every source step that ran found its host unreachable (no network, a wrong URL)."""
+        sources = [o for o in self.outcomes if o.step in SOURCE_STEPS]
+        return bool(sources) and all(isinstance(o.error, SourceUnreachable) for o in sources)
 
     @property
     def warned(self) -> list[str]:
@@ -219,7 +228,7 @@ def run_step(step: str, function: Callable[[], Any]) -> StepOutcome:
         result = function()
     except Exception as exc:  # noqa: BLE001 - every step failure is reported, not raised
         tb = traceback.format_exception_only(type(exc), exc)
-        return StepOutcome(step, StepStatus.FAILED, "".join(tb).strip())
+        return StepOutcome(step, StepStatus.FAILED, "".join(tb).strip(), error=exc)
     run = runlog.finished(step, result, None, None)
     return StepOutcome(step, run.status, run.message, result)
 
@@ -236,7 +245,9 @@ def run_steps(
     done: dict[str, StepOutcome] = {}
     for step in (s for s in STEPS if s in steps):
         need = done.get(NEEDS.get(step, ""))
-        if step in UNCHANGED_SKIPS and not force and _unchanged(done.get("load")):
+        if step == "load" and summary.reached_no_source:
+            outcome = StepOutcome(step, StepStatus.SKIPPED, "no source reached: nothing new")
+        elif step in UNCHANGED_SKIPS and not force and _unchanged(done.get("load")):
             outcome = StepOutcome(step, StepStatus.SKIPPED, "nothing changed (--force runs it)")
         # A warning (partial data, stale sources) still feeds what follows.
         elif need is not None and need.status in (StepStatus.FAILED, StepStatus.SKIPPED):
@@ -268,7 +279,9 @@ def daily_pipeline(
     as_of = as_of or get_settings().today()
     clock = runlog.StepClock(_step_functions(as_of))
     summary = run_steps(as_of, list(steps or STEPS), clock.functions, force)
-    if runlog.publish_pipeline(summary, clock):
+    # A run that reached no source leaves the lake as it found it: its failure is on the
+    # console and in Prefect (the failure webhook), not a run record in a lake maybe never made.
+    if not summary.reached_no_source and runlog.publish_pipeline(summary, clock):
         try:
             refresh_health_marts(get_settings())
         except Exception as exc:  # noqa: BLE001 - the health marts must not fail the run

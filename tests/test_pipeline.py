@@ -354,3 +354,32 @@ def test_empty_production_tables_are_not_listed_as_production_tables(
     assert len(listed) == 1  # the empty and the missing marts are not production tables
     empty = out.split("Empty or not built yet: ")[1]
     assert "gas_storage_daily" in empty and "consumption_forecast" in empty
+
+
+@pytest.mark.slow
+def test_a_run_that_reaches_no_source_stops_there_and_writes_nothing(
+    prefect_server, settings, monkeypatch, tmp_path
+) -> None:
+    from datetime import timedelta
+
+    from flows import pipeline
+    from flows.settings import get_settings
+
+    # A refused port for ODRÉ, a name that cannot resolve for Météo-France.
+    monkeypatch.setenv("AGGREGAT_ODRE_BASE_URL", "http://127.0.0.1:9/api/explore/v2.1")
+    monkeypatch.setenv("AGGREGAT_METEOFRANCE_BASE_URL", "http://meteofrance.invalid/pnt")
+    get_settings.cache_clear()
+    as_of = settings.today() - timedelta(days=2)  # a run the source would have published
+    state = pipeline.daily_pipeline(as_of=as_of, return_state=True)
+    held = api_state(state)
+    assert held.is_failed() and "steps failed: odre, weather" in held.message
+    summary = state.result(raise_on_failure=False).summary
+    by_step = {o.step: (o.status, o.detail.splitlines()[-1]) for o in summary.outcomes}
+    assert by_step["odre"][0] == by_step["weather"][0] == "failed"
+    assert "127.0.0.1:9 is unreachable (connection refused)" in by_step["odre"][1]
+    assert "AGGREGAT_ODRE_BASE_URL" in by_step["odre"][1]
+    assert "meteofrance.invalid is unreachable (no such host)" in by_step["weather"][1]
+    assert by_step["load"] == ("skipped", "no source reached: nothing new")
+    assert by_step["transform"] == ("skipped", "load skipped")
+    assert by_step["forecast"] == ("skipped", "transform skipped")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no lake, no warehouse
