@@ -63,7 +63,7 @@ DEMO_METEOFRANCE_PORT ?= 8766
 demo: install
 	@$(BIN)/python -m tests.fakes.odre_server --port $(DEMO_ODRE_PORT) --start 2025-01-01 --end 2025-03-31 >/dev/null & odre=$$!; \
 	$(BIN)/python -m tests.fakes.meteofrance_store --port $(DEMO_METEOFRANCE_PORT) --run 2025-03-31T00Z >/dev/null & store=$$!; \
-	trap 'kill $$odre $$store' EXIT; \
+	trap 'kill $$odre $$store 2>/dev/null' EXIT; \
 	$(BIN)/python -m tests.fakes.http --wait 127.0.0.1:$(DEMO_ODRE_PORT) 127.0.0.1:$(DEMO_METEOFRANCE_PORT) && \
 	AGGREGAT_ODRE_BASE_URL=http://127.0.0.1:$(DEMO_ODRE_PORT)/api/explore/v2.1 \
 	AGGREGAT_METEOFRANCE_BASE_URL=http://127.0.0.1:$(DEMO_METEOFRANCE_PORT)/pnt \

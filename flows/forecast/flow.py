@@ -128,6 +128,7 @@ def train_challenger(
         window,
         settings.forecast_min_training_days,
         kind,
+        progress=settings.show_progress,
     )
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
+from tqdm import tqdm
 
 from flows.backends import open_lake
 from flows.errors import ArchiveError
@@ -184,12 +185,13 @@ def backfill_weather(
     rows: list[BackfillRow] = []
     # No client at all when offline: nothing can reach the network by mistake.
     client = None if offline else make_client(settings)
+    days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+    runs = [run for day in days for run in model_runs(chosen, day)]
     try:
-        day = start
-        while day <= end:
-            for run in model_runs(chosen, day):
-                rows += backfill_model_run(settings, lake, run, now, offline, client)
-            day += timedelta(days=1)
+        for run in tqdm(
+            runs, desc=f"weather {start}..{end}", unit="run", disable=not settings.show_progress
+        ):
+            rows += backfill_model_run(settings, lake, run, now, offline, client)
     finally:
         if client is not None:
             client.close()
