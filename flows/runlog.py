@@ -169,6 +169,7 @@ def _status_rows(result: list) -> bool:
     return bool(result) and all(hasattr(r, "status") and hasattr(r, "day") for r in result)
 
 
+STALE = "stale source: "
 NOTHING_LOADED = "nothing changed: no lake partition is new or different since the last load"
 
 
@@ -192,7 +193,7 @@ def warnings_of(result: Any) -> list[str]:
     if _is_load(result) and not data_changes(result):
         found.append(NOTHING_LOADED)
     found += [f"weather gap: {g}" for g in getattr(result, "gaps", None) or []]
-    found += [f"stale source: {s}" for s in getattr(result, "stale_sources", None) or []]
+    found += [f"{STALE}{s}" for s in getattr(result, "stale_sources", None) or []]
     if getattr(result, "tests_warned", 0):
         found.append(f"{result.tests_warned} dbt tests warned")
     if isinstance(result, list) and _status_rows(result):
@@ -256,8 +257,10 @@ def finished(
     warnings = warnings_of(result)
     rows, days = counts_of(result)
     text = message or message_of(result)
-    if warnings and not any(w in text for w in warnings):
-        text = "\n".join([text, *warnings]).strip()
+    # Each warning once: those the summary already says (a stale source) are not repeated.
+    unsaid = [w for w in warnings if w.removeprefix(STALE) not in text]
+    if unsaid:
+        text = "\n".join([text, *unsaid]).strip()
     return StepRun(
         step, StepStatus.WARNING if warnings else StepStatus.OK, started, ended, text, rows, days
     )

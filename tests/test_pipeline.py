@@ -224,6 +224,7 @@ def test_a_stale_source_is_a_warning_in_the_run_summary_not_a_failure() -> None:
     detail = summary.outcomes[1].detail
     assert "source freshness: 1 of 2 sources pass" in detail
     assert "WARNING odre.gas: error, newest load 10.5 days old (2025-03-20 00:00 UTC)" in detail
+    assert detail.count("odre.gas: error") == 1  # said once, not again as a warning
     assert "WARNING odre.gas" in summary.markdown()
 
 
