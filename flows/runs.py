@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
+from flows.errors import AggregatError
 from flows.settings import get_settings
 
 PROJECT_LOGGER = "flows"
@@ -55,12 +56,17 @@ def run_name(kind: str) -> Callable[[], str]:
 
 class _TaskRunChatter(logging.Filter):
     """Drops the console's INFO lines of task runs ("Finished in state Completed()"), one per
-    task and hundreds per run; they still reach Prefect, and warnings still show."""
+    task and hundreds per run; they still reach Prefect, and warnings still show. An expected
+    failure (an AggregatError, whose message names the thing and the fix) shows as its one
+    line: the traceback Prefect logs with it stays in Prefect's run logs; a bug keeps its own."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (
-            record.name.startswith("prefect.task_runs") and record.levelno < logging.WARNING
-        )
+        if record.name.startswith("prefect.task_runs") and record.levelno < logging.WARNING:
+            return False
+        if record.exc_info and isinstance(record.exc_info[1], AggregatError):
+            # The console handler runs last (the root's), after the run-log handlers.
+            record.exc_info, record.exc_text = None, None
+        return True
 
 
 def configure_logging(console: bool = False) -> None:

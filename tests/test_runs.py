@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from flows.errors import SourceUnreachable
 from flows.runs import day_range, name_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -102,3 +103,16 @@ def test_the_console_leaves_out_task_runs_routine_lines_only() -> None:
     assert console.filter(record("prefect.task_runs", logging.WARNING))
     assert console.filter(record("prefect.flow_runs", logging.INFO))
     assert console.filter(record("flows.forecast.backtest", logging.INFO))
+
+    def failure(exc: Exception) -> logging.LogRecord:
+        try:
+            raise exc
+        except Exception:
+            return logging.LogRecord(
+                "prefect.flow_runs", logging.ERROR, __file__, 1, "failed", None, sys.exc_info()
+            )
+
+    expected = failure(SourceUnreachable("ODRÉ at odre.invalid is unreachable"))
+    assert console.filter(expected) and expected.exc_info is None  # one line, no traceback
+    bug = failure(KeyError("x"))
+    assert console.filter(bug) and bug.exc_info is not None

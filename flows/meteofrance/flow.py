@@ -24,6 +24,7 @@ from flows.meteofrance.archive import curated_present
 from flows.meteofrance.backfill import backfill_weather, curate_run
 from flows.meteofrance.catalogue import ModelRun, Product, model_runs, products_from_settings
 from flows.meteofrance.download import ProductRun, fetch_product_run
+from flows.net import retry_unless_unreachable
 from flows.runlog import RECORD, flow_state
 from flows.runs import run_name
 from flows.settings import get_settings
@@ -110,7 +111,12 @@ class WeatherSummary:
         return records
 
 
-@task(retries=2, retry_delay_seconds=30, cache_policy=NO_CACHE)
+@task(
+    retries=2,
+    retry_delay_seconds=30,
+    retry_condition_fn=retry_unless_unreachable,
+    cache_policy=NO_CACHE,
+)
 def fetch_product(product: Product, day: date, now: datetime) -> ProductRun:
     """Fetch, validate and archive every group file of one product run."""
     settings = get_settings()
