@@ -248,7 +248,8 @@ def run_steps(
         if step == "load" and summary.reached_no_source:
             outcome = StepOutcome(step, StepStatus.SKIPPED, "no source reached: nothing new")
         elif step in UNCHANGED_SKIPS and not force and _unchanged(done.get("load")):
-            outcome = StepOutcome(step, StepStatus.SKIPPED, "nothing changed (--force runs it)")
+            detail = f"{runlog.UNCHANGED} (--force runs it)"
+            outcome = StepOutcome(step, StepStatus.SKIPPED, detail)
         # A warning (partial data, stale sources) still feeds what follows.
         elif need is not None and need.status in (StepStatus.FAILED, StepStatus.SKIPPED):
             outcome = StepOutcome(step, StepStatus.SKIPPED, f"{need.step} {need.status}")

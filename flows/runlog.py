@@ -170,7 +170,8 @@ def _status_rows(result: list) -> bool:
 
 
 STALE = "stale source: "
-NOTHING_LOADED = "nothing changed: no lake partition is new or different since the last load"
+UNCHANGED = "nothing changed"  # how a step skipped for want of new data starts its detail
+NOTHING_LOADED = f"{UNCHANGED}: no lake partition is new or different since the last load"
 
 
 def data_changes(results: list[LoadResult]) -> dict[str, int]:
@@ -374,7 +375,7 @@ def publish_pipeline(
     summary: PipelineSummary, clock: StepClock, flow: str = "daily-pipeline"
 ) -> bool:
     """Write the run's summary to the lake; True when the health marts should be refreshed
-    (the summary was written and this run's transform went well).
+    (the summary was written and this run's transform built, or had nothing new to build).
 
     Never fails the run: a summary that cannot be written is logged and the run goes on.
     """
@@ -392,7 +393,15 @@ def publish_pipeline(
     except Exception as exc:  # noqa: BLE001 - the record of a run must not fail the run
         log.warning("run summary not published: %s", exc)
         return False
-    return any(o.step == "transform" and o.status == StepStatus.OK for o in summary.outcomes)
+    # Sound: dbt built (stale sources or not), or had nothing new to build.
+    return any(
+        o.step == "transform"
+        and (
+            o.status in (StepStatus.OK, StepStatus.WARNING)
+            or (o.status == StepStatus.SKIPPED and o.detail.startswith(UNCHANGED))
+        )
+        for o in summary.outcomes
+    )
 
 
 # --- flows run on their own --------------------------------------------------------------------

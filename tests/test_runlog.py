@@ -184,6 +184,18 @@ def test_a_pipeline_run_surfaces_in_the_pipeline_runs_mart(prefect_server, setti
     assert odre_runs.values.tolist() == [["ok", 1, True], ["failed", 2, False]]
     assert staged == 6
 
+    # Not forced, nothing new: dbt's build is skipped, the run still reaches the mart.
+    pipeline.daily_pipeline(as_of=AS_OF, steps=["odre", "load", "transform"])
+    wh = open_warehouse(settings)
+    try:
+        latest = wh.query(
+            "select step_name, status from production.pipeline_runs where is_latest"
+            " order by step_name"
+        )
+    finally:
+        wh.close()
+    assert latest.values.tolist() == [["load", "warning"], ["odre", "ok"], ["transform", "skipped"]]
+
 
 def test_the_staging_load_finds_the_runs_under_the_configured_prefix(settings, monkeypatch):
     from flows.backends import open_warehouse
