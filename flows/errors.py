@@ -32,12 +32,21 @@ class LakeError(AggregatError, RuntimeError):
     """A lake object is missing, unreadable or could not be written."""
 
 
+class LakeObjectError(LakeError):
+    """A lake object that exists but cannot be loaded (truncated, corrupt, not its table's
+    schema): retrying cannot help; the message names the object, the table and the day."""
+
+
 class LakeKeyError(LakeError, ValueError):
     """A key's partition segment is not in the lake's format."""
 
 
 class WarehouseError(AggregatError, RuntimeError):
     """A warehouse load or query could not be done; nothing was changed."""
+
+
+class StagingLoadFailed(WarehouseError):
+    """Some sources or days could not be loaded into staging (the others were); names each."""
 
 
 class GcpConfigError(AggregatError, RuntimeError):

@@ -31,6 +31,17 @@ if TYPE_CHECKING:
 
 CHUNK = 1 << 20
 
+
+def _process_umask() -> int:
+    # Only os.umask reads it (and sets it too): once, at import, before any thread writes.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# What a plain open() would create: mkstemp's 0600 would hide a shared lake from its group.
+FILE_MODE = 0o666 & ~_process_umask()
+
 # --- partition keys ---------------------------------------------------------------------------
 # A lake object's partition is one `name=value` segment of its key: `date=YYYY-MM-DD` for a UTC
 # day, `run=YYYY-MM-DDTHHZ` for a model run (UTC). Every key is written and read here.
@@ -187,6 +198,7 @@ class LocalLake(Lake):
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         try:
+            os.fchmod(fd, FILE_MODE)
             with os.fdopen(fd, "wb") as fh:
                 writer(fh)
                 fh.flush()

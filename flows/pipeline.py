@@ -34,7 +34,14 @@ from flows.errors import BackfillIncomplete, PipelineFailed, SourceUnreachable
 from flows.lake import DAY, partition_day
 from flows.runs import run_name
 from flows.settings import Settings, get_settings
-from flows.staging import LakeSource, LoadResult, load_changed
+from flows.staging import (
+    LakeSource,
+    LoadResult,
+    load_changed,
+    load_each,
+    raise_failures,
+    retry_transient,
+)
 from flows.status import BackfillRow, BackfillStatus, StepStatus
 
 STEPS: tuple[str, ...] = ("odre", "weather", "load", "transform", "forecast")
@@ -99,7 +106,7 @@ def lake_sources() -> list[LakeSource]:
 
 
 # Never cached: whether a load has work depends on the lake, not on the arguments.
-@task(retries=2, retry_delay_seconds=10, cache_policy=NO_CACHE)
+@task(retries=2, retry_delay_seconds=10, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
 def load_source(source: LakeSource, since: date | None) -> LoadResult:
     """Replace the staging day partitions of one source whose lake objects changed."""
     settings = get_settings()
@@ -121,13 +128,14 @@ def load_source(source: LakeSource, since: date | None) -> LoadResult:
 def load_staging(since: date | None = None) -> list[LoadResult]:
     """Load into warehouse staging every lake partition that changed since its last load."""
     logger = get_run_logger()
-    results = [load_source(source, since) for source in lake_sources()]
+    results = load_each(lake_sources(), lambda source: load_source(source, since))
     for r in results:
         logger.info("%s: %d day partitions replaced, %d rows", r.table, len(r.days), r.rows)
     create_markdown_artifact(
         key="load-staging", markdown=load_markdown(results), description="Partitions replaced"
     )
     announce_load(results)
+    raise_failures(results)
     return runlog.flow_state(results)
 
 
@@ -164,6 +172,8 @@ def load_markdown(results: list[LoadResult]) -> str:
         days = ", ".join(d.isoformat() for d in r.days[:31])
         more = f" … and {len(r.days) - 31} more" if len(r.days) > 31 else ""
         lines.append(f"| {r.table} | {len(r.days)} | {r.rows} | {days}{more} |")
+    failures = [line for r in results for line in r.failures()]
+    lines += ["", "## Not loaded", "", *(f"- {line}" for line in failures)] if failures else []
     return "\n".join(lines)
 
 
@@ -200,8 +210,7 @@ def _step_functions(as_of: date) -> dict[str, Callable[[], Any]]:
 
         result = predict(as_of=as_of)
         # The rows went to the lake like any source's: load them, then build what reads them.
-        for source in forecast_sources():
-            load_source(source, as_of)
+        raise_failures([load_source(source, as_of) for source in forecast_sources()])
         dbt_build(select=FORECAST_MODELS, freshness=False)
         return result
 

@@ -7,12 +7,23 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import pyarrow as pa
 
+from flows.errors import LakeObjectError, StagingLoadFailed, WarehouseError
 from flows.lake import Lake, partition_day
 from flows.warehouse import TableSpec, Warehouse
+
+if TYPE_CHECKING:
+    from prefect import Task
+    from prefect.client.schemas.objects import TaskRun
+    from prefect.states import State
+
+# What an object that cannot become staging rows raises: a property of its bytes (or of the
+# code reading them), so the same object fails the same way on every attempt.
+DETERMINISTIC = (pa.ArrowException, WarehouseError, ValueError, TypeError, KeyError)
 
 
 @dataclass(frozen=True)
@@ -42,6 +53,15 @@ class LoadResult:
     table: str
     days: list[date]
     rows: int
+    # Day -> why it was left out (the object named); the other days loaded.
+    failed_days: dict[date, str] = field(default_factory=dict)
+    # Why the whole source could not be loaded, after its retries.
+    error: str | None = None
+
+    def failures(self) -> list[str]:
+        """What did not load, one line each."""
+        lines = [f"{self.table}: {self.error}"] if self.error else []
+        return lines + [self.failed_days[d] for d in sorted(self.failed_days)]
 
 
 def _day_of(key: str, source: LakeSource) -> date | None:
@@ -100,14 +120,59 @@ def load_changed(
         if (since is None or day >= since)
         and (loaded.get(day) != fingerprint(objs) or day in (force_days or set()))
     }
-    rows = 0
+    rows, failed = 0, {}
     for chunk in chunks(list(todo), warehouse.max_partitions_per_job):
-        frames = [
-            source.to_frame(lake.read_parquet(key), key)
-            for day in chunk
-            for key in sorted(todo[day])
-        ]
+        frames, good = [], []
+        for day in chunk:
+            try:
+                frames += [read_object(lake, source, key, day) for key in sorted(todo[day])]
+                good.append(day)
+            except LakeObjectError as exc:  # the other days still load; the run reports it
+                failed[day] = str(exc)
+        if not good:
+            continue
         frame = pd.concat(frames, ignore_index=True)
-        rows += warehouse.replace_partitions(dataset, source.spec, frame, chunk)
-        warehouse.record_loads(dataset, table, {day: fingerprint(todo[day]) for day in chunk})
-    return LoadResult(table, sorted(todo), rows)
+        rows += warehouse.replace_partitions(dataset, source.spec, frame, good)
+        warehouse.record_loads(dataset, table, {day: fingerprint(todo[day]) for day in good})
+    loaded = sorted(set(todo) - set(failed))
+    return LoadResult(table, loaded, rows, failed)
+
+
+def read_object(lake: Lake, source: LakeSource, key: str, day: date) -> pd.DataFrame:
+    """One lake object as staging rows; LakeObjectError naming it when its bytes cannot be."""
+    try:
+        return source.spec.conform(source.to_frame(lake.read_parquet(key), key))
+    except DETERMINISTIC as exc:
+        raise LakeObjectError(
+            f"lake object {key} (staging table {source.spec.name}, day {day}) cannot be"
+            f" loaded: {type(exc).__name__}: {str(exc).rstrip('.')}. The day was left out of"
+            f" this load; write it again (python -m flows backfill --start {day} --end {day})"
+        ) from exc
+
+
+def load_each(
+    sources: list[LakeSource], load: Callable[[LakeSource], LoadResult]
+) -> list[LoadResult]:
+    """Load every source in order: one that fails is reported in its result, the others load."""
+    results = []
+    for source in sources:
+        try:
+            results.append(load(source))
+        except Exception as exc:  # noqa: BLE001 - reported by raise_failures after the others
+            error = f"{type(exc).__name__}: {exc}"
+            results.append(LoadResult(source.spec.name, [], 0, error=error))
+    return results
+
+
+def raise_failures(results: list[LoadResult]) -> None:
+    """StagingLoadFailed naming every source and day that did not load, if any."""
+    lines = [line for r in results for line in r.failures()]
+    if lines:
+        head = f"staging load incomplete: {len(lines)} not loaded (the rest was):"
+        raise StagingLoadFailed("\n".join([head, *lines]))
+
+
+def retry_transient(task: Task, task_run: TaskRun, state: State) -> bool:
+    """A load task's retry condition: not for errors the same objects would raise again."""
+    exc = state.result(raise_on_failure=False)
+    return not isinstance(exc, (LakeObjectError, *DETERMINISTIC))

@@ -137,6 +137,21 @@ def test_failed_local_write_leaves_previous_version_and_no_temp_file(tmp_path: P
     assert os.listdir(lake.root / "a") == ["b.bin"]
 
 
+def test_local_objects_get_the_process_umask_not_private_temp_file_modes(
+    tmp_path: Path,
+) -> None:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    lake = LocalLake(tmp_path / "lake")
+    source = tmp_path / "src.bin"
+    source.write_bytes(b"x")
+    lake.write_bytes("a/b.bin", b"x")
+    lake.upload_file("a/c.bin", source)
+    for key in ("a/b.bin", "a/c.bin"):
+        mode = lake.local_path(key).stat().st_mode & 0o777
+        assert mode == 0o666 & ~mask, f"{key}: {oct(mode)}"
+
+
 def test_open_lake_picks_the_backend(settings) -> None:
     assert isinstance(open_lake(settings), LocalLake)
 

@@ -8,8 +8,18 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from flows.errors import LakeError, LakeObjectError, StagingLoadFailed, WarehouseError
 from flows.lake import LocalLake
-from flows.staging import LakeSource, chunks, fingerprint, lake_days, load_changed
+from flows.staging import (
+    LakeSource,
+    chunks,
+    fingerprint,
+    lake_days,
+    load_changed,
+    load_each,
+    raise_failures,
+    retry_transient,
+)
 from flows.warehouse import DuckDBWarehouse, TableSpec
 
 SPEC = TableSpec("obs", {"day": "date", "run": "string", "v": "float64"}, "day")
@@ -135,3 +145,70 @@ def test_a_capped_warehouse_loads_in_chunks_and_records_only_committed_ones(
     healed = load_changed(lake, wh, "staging", SOURCE)
     assert healed.days == [date(2024, 1, d) for d in (3, 4, 5)]
     assert table(wh)["v"].tolist() == [1, 2, 3, 4, 5]
+
+
+def truncate(lake: LocalLake, key: str) -> None:
+    path = lake.local_path(key)
+    path.write_bytes(path.read_bytes()[:100])
+
+
+def test_a_truncated_object_is_named_and_only_its_day_is_left_out(parts) -> None:
+    lake, wh = parts
+    for day in (1, 2, 3):
+        put(lake, f"2024-01-0{day}T00Z", [float(day)])
+    bad = "curated/obs/run=2024-01-02T00Z/features.parquet"
+    truncate(lake, bad)
+    result = load_changed(lake, wh, "staging", SOURCE)
+    assert result.days == [date(2024, 1, 1), date(2024, 1, 3)]
+    assert table(wh)["v"].tolist() == [1, 3]
+    message = result.failed_days[date(2024, 1, 2)]
+    assert message.startswith(
+        f"lake object {bad} (staging table obs, day 2024-01-02) cannot be loaded: ArrowInvalid"
+    )
+    assert "python -m flows backfill --start 2024-01-02 --end 2024-01-02" in message
+    # Not recorded as loaded: the next load tries the day again, and takes it once it is fixed.
+    assert load_changed(lake, wh, "staging", SOURCE).failed_days.keys() == {date(2024, 1, 2)}
+    put(lake, "2024-01-02T00Z", [2])
+    assert load_changed(lake, wh, "staging", SOURCE).days == [date(2024, 1, 2)]
+    assert table(wh)["v"].tolist() == [1, 2, 3]
+
+
+def test_an_object_without_the_tables_columns_is_named(parts) -> None:
+    lake, wh = parts
+    put(lake, "2024-01-01T00Z", [1])
+    key = "curated/obs/run=2024-01-02T00Z/features.parquet"
+    lake.write_parquet(key, pd.DataFrame({"day": ["2024-01-02"], "run": ["x"]}))
+    result = load_changed(lake, wh, "staging", SOURCE)
+    assert result.days == [date(2024, 1, 1)]
+    assert f"lake object {key} (staging table obs, day 2024-01-02)" in result.failures()[0]
+    assert "frame lacks columns ['v']" in result.failures()[0]
+
+
+def test_load_each_reports_a_failing_source_and_loads_the_ones_after_it(parts) -> None:
+    lake, wh = parts
+    put(lake, "2024-01-01T00Z", [1])
+    broken = LakeSource("curated/broken/", "date", TableSpec("broken", SPEC.columns, "day"))
+
+    def load(source: LakeSource):
+        if source is broken:
+            raise OSError("disk gone")
+        return load_changed(lake, wh, "staging", source)
+
+    results = load_each([broken, SOURCE], load)
+    assert [(r.table, r.rows) for r in results] == [("broken", 0), ("obs", 1)]
+    with pytest.raises(
+        StagingLoadFailed, match=r"1 not loaded \(the rest was\):\nbroken: OSError: disk gone$"
+    ):
+        raise_failures(results)
+    raise_failures(results[1:])  # nothing failed: no error
+
+
+def test_deterministic_load_errors_are_not_retried() -> None:
+    from prefect.states import Failed
+
+    def retried(exc: BaseException) -> bool:
+        return retry_transient(None, None, Failed(data=exc))
+
+    assert not retried(LakeObjectError("lake object x cannot be loaded"))
+    assert not retried(WarehouseError("table t: frame lacks columns ['v']"))
+    assert retried(OSError("connection reset")) and retried(LakeError("not found"))

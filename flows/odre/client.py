@@ -6,6 +6,7 @@ and retrying a task would multiply attempts (task retries x HTTP attempts) and r
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +28,13 @@ from flows.settings import Settings
 # We always ask for UTC instants and field names, never French display labels.
 TIMEZONE = "UTC"
 EXPORT_FORMAT = "parquet"
+# A Parquet file starts and ends with these bytes: a 200 body without the end was cut short.
+PARQUET_MAGIC = b"PAR1"
+# Attempts in all for a window whose 200 bodies keep arriving cut short: one more, then the
+# cause is more likely the source's file than the connection.
+TRUNCATED_ATTEMPTS = 2
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, order=True)
@@ -75,6 +83,16 @@ class _Transient(Exception):
         super().__init__(detail)
         self.detail = detail
         self.wait = wait  # seconds the server asked us to wait, if it said
+
+
+class _Truncated(_Transient):
+    """A 200 whose Parquet body lacks its end: worth one more attempt, not a full series."""
+
+
+def _truncated_twice(state: RetryCallState) -> bool:
+    """A tenacity stop condition: the body came cut short TRUNCATED_ATTEMPTS times."""
+    exc = state.outcome.exception() if state.outcome else None
+    return isinstance(exc, _Truncated) and state.attempt_number >= TRUNCATED_ATTEMPTS
 
 
 def _parse_reset(value: object, now: float) -> float | None:
@@ -153,9 +171,11 @@ class OdreClient:
         """The raw Parquet export of one window, after retries; OdreError when it gives up."""
         retrying = Retrying(
             stop=stop_after_attempt(max(1, self.settings.odre_max_attempts))
-            | gave_up_on_unreachable,
+            | gave_up_on_unreachable
+            | _truncated_twice,
             wait=self._wait,
             retry=retry_if_exception_type(_Transient),
+            before_sleep=_log_retry,
             sleep=self._sleep,
             reraise=True,
         )
@@ -168,7 +188,7 @@ class OdreClient:
                 ) from exc
             raise OdreError(
                 f"ODRÉ {dataset.id} window {window}: gave up after "
-                f"{self.settings.odre_max_attempts} attempts; last: {exc.detail}"
+                f"{retrying.statistics.get('attempt_number')} attempts; last: {exc.detail}"
             ) from exc
 
     def _wait(self, state: RetryCallState) -> float:
@@ -193,7 +213,10 @@ class OdreClient:
             raise _Transient(f"connection error: {exc!r}") from exc
         status = response.status_code
         if status == 200:
-            return response.content
+            body = response.content
+            if not body.startswith(PARQUET_MAGIC) or body.endswith(PARQUET_MAGIC):
+                return body  # whole, or not Parquet at all (parsing says so)
+            raise _Truncated(f"truncated Parquet body ({len(body)} bytes, no footer)")
         detail = f"HTTP {status}: {response.text[:200]!r}"
         if status == 429:
             wait = reset_wait(response, time.time())
@@ -206,3 +229,21 @@ class OdreClient:
         if status >= 500 or status == 408:
             raise _Transient(detail)
         raise OdreError(f"ODRÉ {dataset.id} window {window}: {detail}")
+
+
+def _log_retry(state: RetryCallState) -> None:
+    """A tenacity before_sleep hook: each retry and 429 wait in the log, reason and delay."""
+    dataset, window = state.args
+    exc = state.outcome.exception() if state.outcome else None
+    delay = state.next_action.sleep if state.next_action else 0.0
+    why = exc.detail if isinstance(exc, _Transient) else repr(exc)
+    after = " (the quota reset the server announced)" if getattr(exc, "wait", None) else ""
+    log.warning(
+        "ODRÉ %s window %s: attempt %d failed (%s); next attempt in %.2fs%s",
+        dataset.id,
+        window,
+        state.attempt_number,
+        why,
+        delay,
+        after,
+    )

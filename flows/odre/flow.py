@@ -15,7 +15,7 @@ from prefect.cache_policies import NO_CACHE
 from tqdm import tqdm
 
 from flows.backends import open_lake
-from flows.errors import OdreError
+from flows.errors import OdreError, SourceUnreachable
 from flows.lake import Lake
 from flows.odre.client import OdreClient, Window
 from flows.odre.ingest import (
@@ -87,19 +87,31 @@ def ingest_dataset(
     start: date | None,
     end: date | None,
 ) -> DatasetSummary:
-    """One dataset, window by window; an OdreError stops it (earlier windows stay written)."""
+    """One dataset, window by window; any error stops it (earlier windows stay written) and
+    is kept in its summary, named with the dataset and the window, so the other datasets run."""
     result = DatasetSummary(dataset.id)
-    windows = plan(lake, dataset, settings, as_of, start, end)
+    window: Window | None = None
     try:
+        windows = plan(lake, dataset, settings, as_of, start, end)
         for window in tqdm(
             windows, desc=dataset.id, unit="window", disable=not settings.show_progress
         ):
             body = fetch(lake, client, dataset, window)
             result.windows.append(write(lake, dataset, window, parse(dataset, window, body)))
-    except OdreError as exc:  # the other datasets still run; the flow fails at the end
-        result.error = str(exc)
-        get_run_logger().error("%s", exc)
+    except SourceUnreachable:  # the same host serves every dataset: trying them cannot help
+        raise
+    except Exception as exc:  # noqa: BLE001 - the other datasets still run; the flow fails
+        result.error = describe_error(dataset, window, exc)
+        get_run_logger().error("%s", result.error)
     return result
+
+
+def describe_error(dataset: Dataset, window: Window | None, exc: Exception) -> str:
+    """The error of one dataset's run, naming the dataset and the window it was at."""
+    if isinstance(exc, OdreError):  # its message already names both
+        return str(exc)
+    where = f"window {window}" if window else "planning its windows"
+    return f"ODRÉ {dataset.id} {where}: {type(exc).__name__}: {exc}"
 
 
 @flow(

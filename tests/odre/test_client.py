@@ -68,7 +68,7 @@ def test_api_key_goes_in_the_authorization_header(odre_settings) -> None:
     assert seen["authorization"] == "Apikey k3y"
 
 
-def test_429_then_200_waits_for_reset_time(fake_odre: FakeOdre, odre_settings) -> None:
+def test_429_then_200_waits_for_reset_time(fake_odre: FakeOdre, odre_settings, caplog) -> None:
     fake_odre.add_fault("rate_limit", reset_seconds=1.0)
     waits: list[float] = []
     with OdreClient(odre_settings, sleep=waits.append) as client:
@@ -77,6 +77,23 @@ def test_429_then_200_waits_for_reset_time(fake_odre: FakeOdre, odre_settings) -
     assert body.startswith(b"PAR1")
     # The body's reset_time (1 s ahead), not the 0.01 s backoff.
     assert len(waits) == 1 and 0.3 < waits[0] <= 2.0
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "flows.odre.client"]
+    assert line.startswith(
+        "ODRÉ stock-quotidien-stockages-gaz window [2025-03-29, 2025-04-01): attempt 1 failed"
+        " (HTTP 429: "
+    )
+    assert line.endswith(f"next attempt in {waits[0]:.2f}s (the quota reset the server announced)")
+
+
+def test_a_truncated_200_is_retried_once(fake_odre: FakeOdre, client, caplog) -> None:
+    fake_odre.add_fault("truncated")
+    assert client.export(GAS_STORAGE, WINDOW).endswith(b"PAR1")
+    assert [r.status for r in fake_odre.requests] == [200, 200]
+    assert "attempt 1 failed (truncated Parquet body (" in caplog.text
+    fake_odre.add_fault("truncated", times=None)
+    with pytest.raises(OdreError, match=r"gave up after 2 attempts; last: truncated Parquet body"):
+        client.export(GAS_STORAGE, WINDOW)
+    assert len(fake_odre.requests) == 4
 
 
 def test_429_beyond_max_wait_fails_at_once(fake_odre: FakeOdre, client) -> None:
@@ -86,7 +103,9 @@ def test_429_beyond_max_wait_fails_at_once(fake_odre: FakeOdre, client) -> None:
     assert len(fake_odre.requests) == 1
 
 
-def test_500_forever_gives_up_naming_dataset_window_status(fake_odre: FakeOdre, client) -> None:
+def test_500_forever_gives_up_naming_dataset_window_status(
+    fake_odre: FakeOdre, client, caplog
+) -> None:
     fake_odre.add_fault("server_error", times=None)
     with pytest.raises(OdreError) as err:
         client.export(TEMPERATURE, WINDOW)
@@ -95,6 +114,9 @@ def test_500_forever_gives_up_naming_dataset_window_status(fake_odre: FakeOdre, 
     assert "[2025-03-29, 2025-04-01)" in message
     assert "HTTP 500" in message and "3 attempts" in message
     assert [r.status for r in fake_odre.requests] == [500, 500, 500]
+    retries = [r.getMessage() for r in caplog.records if r.name == "flows.odre.client"]
+    assert [line.split(" failed (")[0][-9:] for line in retries] == ["attempt 1", "attempt 2"]
+    assert all("(HTTP 500: " in line and "next attempt in 0.0" in line for line in retries)
 
 
 def test_unknown_dataset_is_not_retried(fake_odre: FakeOdre, client) -> None:

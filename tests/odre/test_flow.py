@@ -42,7 +42,7 @@ def test_ingest_odre_flow(prefect_server, odre_settings, fake_odre: FakeOdre) ->
     assert f"| eco2mix-national-tr | {AS_OF} | 96 | replaced |" in markdown
 
     # a failing dataset is reported, the others still run, and the flow fails at the end
-    fake_odre.add_fault("truncated", dataset=GAS_STORAGE.id)
+    fake_odre.add_fault("truncated", dataset=GAS_STORAGE.id, times=None)
     fake_odre.add_fault("revise", dataset=TEMPERATURE.id, column="tmoy", factor=0.5)
     with pytest.raises(OdreError, match=r"stock-quotidien-stockages-gaz window .*truncated"):
         ingest_odre(as_of=AS_OF + timedelta(days=1), datasets=[GAS_STORAGE.id, TEMPERATURE.id])

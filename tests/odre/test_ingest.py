@@ -171,7 +171,7 @@ def test_empty_answer_keeps_partitions_and_is_reported(
 @pytest.mark.parametrize(
     ("fault", "message"),
     [
-        ({"kind": "truncated"}, "truncated Parquet body"),
+        ({"kind": "truncated", "times": None}, "2 attempts; last: truncated Parquet body"),
         ({"kind": "not_parquet"}, "body is not Parquet"),
         ({"kind": "missing_column", "column": "tmoy"}, "required columns missing"),
         ({"kind": "server_error", "times": None}, "gave up after 3 attempts; last: HTTP 500"),
@@ -221,6 +221,27 @@ def test_one_failing_dataset_does_not_stop_the_others(
 
 
 @runs_flow
+def test_a_lake_write_error_on_one_dataset_is_named_and_the_others_still_run(
+    lake, odre_settings
+) -> None:
+    # A file where the first dataset's landing folder must go: writing there fails as a full
+    # or read-only disk would, with an OSError and not an HTTP error.
+    blocker = lake.local_path(f"landing/odre/{ECO2MIX_TR.id}")
+    blocker.parent.mkdir(parents=True)
+    blocker.write_bytes(b"")
+    with pytest.raises(OdreError) as failed:
+        ingest_odre(as_of=AS_OF)
+    # (its first run reaches back AGGREGAT_ECO2MIX_TR_HISTORY_DAYS=10 days)
+    assert str(failed.value).startswith(
+        f"ODRÉ {ECO2MIX_TR.id} window [{AS_OF - timedelta(days=10)}, {AS_OF + timedelta(days=1)}):"
+        " FileExistsError: [Errno 17] File exists:"
+    )
+    assert watermark(lake, ECO2MIX_TR) is None
+    for dataset in (GAS_STORAGE, TEMPERATURE, ECO2MIX_CONS_DEF):
+        assert watermark(lake, dataset) == AS_OF
+
+
+@runs_flow
 def test_lake_partitions_load_into_staging(lake, odre_settings) -> None:
     ingest_odre(as_of=AS_OF, datasets=[ECO2MIX_TR.id, TEMPERATURE.id])
     warehouse = open_warehouse(odre_settings)
@@ -239,3 +260,49 @@ def test_lake_partitions_load_into_staging(lake, odre_settings) -> None:
         assert counts["n"][0] == counts["instants"][0] == 11 * 96
     finally:
         warehouse.close()
+
+
+@runs_flow
+def test_a_damaged_partition_is_named_not_retried_and_the_later_sources_load(
+    lake, odre_settings
+) -> None:
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    from flows import pipeline
+
+    ingest_odre(as_of=AS_OF)
+    day = AS_OF - timedelta(days=2)
+    key = ECO2MIX_CONS_DEF.partition_key(day)
+    path = lake.local_path(key)
+    path.write_bytes(path.read_bytes()[:1000])  # truncated, as a full disk leaves it
+    state = pipeline.load_staging(return_state=True)
+    assert state.is_failed()
+    message = str(state.result(raise_on_failure=False))
+    assert f"lake object {key} (staging table {ECO2MIX_CONS_DEF.table.name}, day {day})" in message
+    assert message.startswith("staging load incomplete: 1 not loaded (the rest was):\n")
+    assert "Could not open Parquet input source '<Buffer>'" in message
+    assert message.endswith(
+        f"not a parquet file. The day was left out of this load; write it again"
+        f" (python -m flows backfill --start {day} --end {day})"
+    )
+    warehouse = open_warehouse(odre_settings)
+    try:
+        # The sources after it in load order loaded, and so did the damaged source's other days.
+        for dataset in (GAS_STORAGE, TEMPERATURE, ECO2MIX_CONS_DEF):
+            days = warehouse.loaded_fingerprints(odre_settings.staging_dataset, dataset.table.name)
+            wanted = {
+                date.fromisoformat(d) for d in lake.list_partitions(dataset.lake_prefix(), "date")
+            }
+            assert set(days) == wanted - ({day} if dataset is ECO2MIX_CONS_DEF else set())
+    finally:
+        warehouse.close()
+
+    async def attempts() -> list[int]:
+        runs = FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id]))
+        async with get_client() as client:
+            return [t.run_count for t in await client.read_task_runs(flow_run_filter=runs)]
+
+    assert set(asyncio.run(attempts())) == {1}  # a corrupt object is not tried again
