@@ -508,7 +508,8 @@ def apply_crash_detection(plan: Plan) -> UUID:
         trigger=_per_run_absence(
             plan.env,
             after="prefect.flow-run.heartbeat",
-            expect={"heartbeat", "Completed", "Failed", "Cancelled", "Crashed"},
+            # Warning: the Completed-type state of a run with partial data (flows/runlog.py).
+            expect={"heartbeat", "Completed", "Warning", "Failed", "Cancelled", "Crashed"},
             within=silence,
         ),
         actions=[

@@ -38,6 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--as-of", type=_day, default=None, help="replay as of this day (default today)"
     )
     run.add_argument("--steps", type=_steps, default=None, help="comma-separated subset of steps")
+    run.add_argument(
+        "--force",
+        action="store_true",
+        help="build the marts and re-issue the forecast even when no lake partition changed",
+    )
 
     backfill = sub.add_parser("backfill", help="rebuild a date range from the lake (or the source)")
     backfill.add_argument("--start", type=_day, required=True)
@@ -53,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument("--start", type=_day, required=True)
     backtest.add_argument("--end", type=_day, required=True)
     backtest.add_argument("--out", default="reports", help="folder of the report files")
+
+    sub.add_parser("docs", help="generate and serve dbt's documentation of the models")
 
     decode = sub.add_parser("decode-grib", help="decode one GRIB2 file and print what it holds")
     decode.add_argument("file")
@@ -93,10 +100,19 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         print(problem, file=sys.stderr)
         return 2
+    if args.command == "docs":
+        from flows.transform import serve_docs
+
+        serve_docs(settings)
+        return 0
+    if args.command != "decode-grib":
+        from flows.runs import configure_logging
+
+        configure_logging(console=True)
     if args.command == "run":
         from flows.pipeline import run_cli
 
-        return run_cli(as_of=args.as_of, steps=args.steps)
+        return run_cli(as_of=args.as_of, steps=args.steps, force=args.force)
     if args.command == "backfill":
         from flows.pipeline import backfill_cli
 

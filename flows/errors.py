@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from flows.pipeline import PipelineSummary
+    from flows.status import BackfillRow
     from flows.transform import TransformSummary
 
 
@@ -59,6 +60,11 @@ class OdreError(AggregatError, RuntimeError):
 
 class CatalogueError(AggregatError, ValueError):
     """A product, grid or group that the catalogue does not know."""
+
+
+class WeatherUnavailable(AggregatError, RuntimeError):
+    """Not one file of the day's weather runs could be fetched or validated; names the first
+    errors."""
 
 
 class TransientHTTPError(AggregatError, RuntimeError):
@@ -117,3 +123,23 @@ class PipelineFailed(AggregatError, RuntimeError):
     def __init__(self, summary: PipelineSummary) -> None:
         super().__init__(f"steps failed: {', '.join(summary.failed)}")
         self.summary = summary
+
+
+class BackfillIncomplete(AggregatError, RuntimeError):
+    """A backfill ended with days that neither the lake nor the source has; holds its rows."""
+
+    def __init__(self, rows: list[BackfillRow]) -> None:
+        super().__init__(rows)  # the rows alone as args: the error pickles as Prefect stores it
+        self.rows = rows
+
+    @property
+    def missing(self) -> list[BackfillRow]:
+        return [r for r in self.rows if r.status == "missing"]
+
+    def __str__(self) -> str:
+        first = ", ".join(f"{r.day} {r.product}" for r in self.missing[:5])
+        more = " …" if len(self.missing) > 5 else ""
+        return (
+            f"{len(self.missing)} of {len(self.rows)} day x product rows missing (neither the"
+            f" lake nor the source has them): {first}{more}"
+        )

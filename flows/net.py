@@ -9,6 +9,7 @@ minutes on backoffs meant for busy servers.
 from __future__ import annotations
 
 import socket
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -19,7 +20,7 @@ from flows.errors import SourceUnreachable
 # How many times an unreachable host is tried in all, and the pause in between (seconds).
 UNREACHABLE_ATTEMPTS = 2
 UNREACHABLE_PAUSE = 0.5
-DEMO_HINT = "with no internet, run the demo against the fake sources (README, 'Without internet')"
+DEMO_HINT = "with no internet, `make demo` runs the pipeline against fake sources (README)"
 
 
 def _connect_error(exc: BaseException | None) -> httpx.ConnectError | None:
@@ -53,6 +54,18 @@ def gave_up_on_unreachable(state: RetryCallState) -> bool:
     """A tenacity stop condition: the last attempt found the host unreachable, twice now."""
     exc = state.outcome.exception() if state.outcome else None
     return unreachable_reason(exc) is not None and state.attempt_number >= UNREACHABLE_ATTEMPTS
+
+
+def retry_unless_unreachable(task: object, task_run: object, state: Any) -> bool:
+    """A Prefect `retry_condition_fn`: retry a failed task unless its source was unreachable
+    (it would be just as unreachable on each retry, after each retry delay)."""
+    try:
+        state.result()
+    except SourceUnreachable:
+        return False
+    except Exception:  # noqa: BLE001 - any other failure may be transient
+        return True
+    return False
 
 
 def unreachable(source: str, url: str, setting: str, exc: BaseException) -> SourceUnreachable:

@@ -25,12 +25,14 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 from prefect.cache_policies import NO_CACHE
+from prefect.states import Failed
 from tqdm import tqdm
 
 from flows import runlog
 from flows.backends import open_lake, open_warehouse, warehouse_location
-from flows.errors import PipelineFailed
+from flows.errors import BackfillIncomplete, PipelineFailed, SourceUnreachable
 from flows.lake import DAY, partition_day
+from flows.runs import run_name
 from flows.settings import Settings, get_settings
 from flows.staging import (
     LakeSource,
@@ -45,6 +47,10 @@ from flows.status import BackfillRow, BackfillStatus, StepStatus
 STEPS: tuple[str, ...] = ("odre", "weather", "load", "transform", "forecast")
 # A step is skipped when the step it needs failed: the others still run.
 NEEDS: dict[str, str] = {"transform": "load", "forecast": "transform"}
+# The steps that fetch from outside; when none reached its source there is nothing to load.
+SOURCE_STEPS = ("odre", "weather")
+# Skipped when the load found no lake partition changed (their inputs are as they were).
+UNCHANGED_SKIPS = ("transform", "forecast")
 # What the forecast step rebuilds once its rows are in staging: every model downstream of them.
 FORECAST_MODELS = "stg_forecast__consumption_hourly+ stg_forecast__consumption_daily+"
 
@@ -57,6 +63,7 @@ class StepOutcome:
     status: StepStatus
     detail: str = ""
     result: Any = None
+    error: Exception | None = None
 
 
 @dataclass
@@ -69,6 +76,16 @@ class PipelineSummary:
     @property
     def failed(self) -> list[str]:
         return [o.step for o in self.outcomes if o.status == StepStatus.FAILED]
+
+    @property
+    def reached_no_source(self) -> bool:
+        """Every source step that ran found its host unreachable (no network, a wrong URL)."""
+        sources = [o for o in self.outcomes if o.step in SOURCE_STEPS]
+        return bool(sources) and all(isinstance(o.error, SourceUnreachable) for o in sources)
+
+    @property
+    def warned(self) -> list[str]:
+        return [o.step for o in self.outcomes if o.status == StepStatus.WARNING]
 
     def markdown(self) -> str:
         lines = [f"# aggregat daily run as of {self.as_of}", "", "| step | status | detail |"]
@@ -102,7 +119,12 @@ def load_source(source: LakeSource, since: date | None) -> LoadResult:
         warehouse.close()
 
 
-@flow(name="load-staging", on_completion=runlog.RECORD, on_failure=runlog.RECORD)
+@flow(
+    name="load-staging",
+    flow_run_name=run_name("load"),
+    on_completion=runlog.RECORD,
+    on_failure=runlog.RECORD,
+)
 def load_staging(since: date | None = None) -> list[LoadResult]:
     """Load into warehouse staging every lake partition that changed since its last load."""
     logger = get_run_logger()
@@ -114,7 +136,7 @@ def load_staging(since: date | None = None) -> list[LoadResult]:
     )
     announce_load(results)
     raise_failures(results)
-    return results
+    return runlog.flow_state(results)
 
 
 STAGING_LOADED = "aggregat.staging.loaded"
@@ -133,7 +155,7 @@ def announce_load(results: list[LoadResult]) -> None:
     run = context.flow_run if context else None
     # New run summaries alone are no reason for a dbt build: every run writes one, so each
     # load would otherwise trigger one. They reach their mart with the next build.
-    changed = {r.table: len(r.days) for r in results if r.days and r.table != runlog.RUNS.name}
+    changed = runlog.data_changes(results)
     if not changed or run is None or run.deployment_id is None or run.parent_task_run_id:
         return
     emit_event(
@@ -201,49 +223,82 @@ def _step_functions(as_of: date) -> dict[str, Callable[[], Any]]:
     }
 
 
+def run_step(step: str, function: Callable[[], Any]) -> StepOutcome:
+    """Run one step: ok, warning when its result reports partial data, failed when it raised."""
+    try:
+        result = function()
+    except Exception as exc:  # noqa: BLE001 - every step failure is reported, not raised
+        tb = traceback.format_exception_only(type(exc), exc)
+        return StepOutcome(step, StepStatus.FAILED, "".join(tb).strip(), error=exc)
+    run = runlog.finished(step, result, None, None)
+    return StepOutcome(step, run.status, run.message, result)
+
+
 def run_steps(
-    as_of: date, steps: list[str], functions: dict[str, Callable[[], Any]]
+    as_of: date,
+    steps: list[str],
+    functions: dict[str, Callable[[], Any]],
+    force: bool = False,
 ) -> PipelineSummary:
-    """Run the chosen steps in pipeline order; a failure skips only the steps that need it."""
+    """Run the chosen steps in pipeline order; a failure skips only the steps that need it,
+    and a load that changed nothing skips the dbt build and the forecast unless `force`."""
     summary = PipelineSummary(as_of=as_of)
-    done: dict[str, str] = {}
+    done: dict[str, StepOutcome] = {}
     for step in (s for s in STEPS if s in steps):
-        need = NEEDS.get(step)
-        if need in done and done[need] != StepStatus.OK:
-            outcome = StepOutcome(step, StepStatus.SKIPPED, f"{need} {done[need]}")
+        need = done.get(NEEDS.get(step, ""))
+        if step == "load" and summary.reached_no_source:
+            outcome = StepOutcome(step, StepStatus.SKIPPED, "no source reached: nothing new")
+        elif step in UNCHANGED_SKIPS and not force and _unchanged(done.get("load")):
+            detail = f"{runlog.UNCHANGED} (--force runs it)"
+            outcome = StepOutcome(step, StepStatus.SKIPPED, detail)
+        # A warning (partial data, stale sources) still feeds what follows.
+        elif need is not None and need.status in (StepStatus.FAILED, StepStatus.SKIPPED):
+            outcome = StepOutcome(step, StepStatus.SKIPPED, f"{need.step} {need.status}")
         else:
-            try:
-                result = functions[step]()
-                outcome = StepOutcome(step, StepStatus.OK, runlog.describe(result), result)
-            except Exception as exc:  # noqa: BLE001 - every step failure is reported, not raised
-                tb = traceback.format_exception_only(type(exc), exc)
-                outcome = StepOutcome(step, StepStatus.FAILED, "".join(tb).strip())
-        done[step] = outcome.status
+            outcome = run_step(step, functions[step])
+        done[step] = outcome
         summary.outcomes.append(outcome)
     return summary
 
 
-@flow(name="daily-pipeline")
-def daily_pipeline(as_of: date | None = None, steps: list[str] | None = None) -> PipelineSummary:
-    """Ingest ODRÉ and weather into the lake, load staging, build the marts, forecast."""
+def _unchanged(load: StepOutcome | None) -> bool:
+    """The load ran and found no lake partition changed since the last one."""
+    return (
+        load is not None
+        and load.status != StepStatus.FAILED
+        and isinstance(load.result, list)
+        and not runlog.data_changes(load.result)
+    )
+
+
+@flow(name="daily-pipeline", flow_run_name=run_name("daily"))
+def daily_pipeline(
+    as_of: date | None = None, steps: list[str] | None = None, force: bool = False
+) -> PipelineSummary:
+    """Ingest ODRÉ and weather into the lake, load staging, build the marts, forecast; when
+    no lake partition changed, skip the build and the forecast unless `force`."""
     logger = get_run_logger()
     as_of = as_of or get_settings().today()
     clock = runlog.StepClock(_step_functions(as_of))
-    summary = run_steps(as_of, list(steps or STEPS), clock.functions)
-    if runlog.publish_pipeline(summary, clock):
+    summary = run_steps(as_of, list(steps or STEPS), clock.functions, force)
+    # A run that reached no source leaves the lake as it found it: its failure is on the
+    # console and in Prefect (the failure webhook), not a run record in a lake maybe never made.
+    if not summary.reached_no_source and runlog.publish_pipeline(summary, clock):
         try:
             refresh_health_marts(get_settings())
         except Exception as exc:  # noqa: BLE001 - the health marts must not fail the run
             logger.warning("health marts not refreshed: %s", exc)
+    # One line per step: the details are in the artifact (and the command line's summary).
     for o in summary.outcomes:
         log = logger.error if o.status == StepStatus.FAILED else logger.info
-        log("step %s: %s %s", o.step, o.status, o.detail)
+        log("step %s: %s %s", o.step, o.status, (o.detail.splitlines() or [""])[0])
     create_markdown_artifact(
         key="daily-pipeline", markdown=summary.markdown(), description="Daily run summary"
     )
     if summary.failed:
         raise PipelineFailed(summary)
-    return summary
+    warned = [o for o in summary.outcomes if o.status == StepStatus.WARNING]
+    return runlog.flow_state(summary, [f"{o.step}: {o.detail.splitlines()[-1]}" for o in warned])
 
 
 # --- backfill ----------------------------------------------------------------------------
@@ -336,7 +391,7 @@ def _rows_from_json(data: bytes) -> list[BackfillRow]:
     ]
 
 
-@flow(name="backfill-chunk", flow_run_name="backfill-{start}-{end}")
+@flow(name="backfill-chunk", flow_run_name=run_name("backfill-chunk"))
 def backfill_chunk(start: date, end: date, offline: bool = False) -> list[BackfillRow]:
     """One bounded piece of a backfill: re-ingest ODRÉ, rebuild weather, reload staging.
 
@@ -357,7 +412,12 @@ def backfill_chunk(start: date, end: date, offline: bool = False) -> list[Backfi
     return rows
 
 
-@flow(name="backfill", on_completion=runlog.RECORD, on_failure=runlog.RECORD)
+@flow(
+    name="backfill",
+    flow_run_name=run_name("backfill"),
+    on_completion=runlog.RECORD,
+    on_failure=runlog.RECORD,
+)
 def backfill(
     start: date, end: date, offline: bool = False, force: bool = False
 ) -> list[BackfillRow]:
@@ -396,29 +456,59 @@ def backfill(
     create_markdown_artifact(
         key="backfill", markdown=backfill_markdown(start, end, rows), description="Backfill result"
     )
+    incomplete = BackfillIncomplete(rows)
+    if incomplete.missing:
+        # Failed, not a Completed state under another name: filling these days is the
+        # backfill's whole job, so the operator, the exit code and the automations (the
+        # failure webhook) must all hear that some could not be. The rows ride on the error.
+        return Failed(message=str(incomplete), data=incomplete)
     return rows
 
 
 # --- command line ------------------------------------------------------------------------
 
 
-def print_production_tables(settings: Settings) -> None:
-    """Say where the production marts are."""
-    try:
-        from flows.transform import production_tables
+def production_rows(settings: Settings) -> dict[str, int | None]:
+    """Rows of each production mart by its full name; None for one that is not built."""
+    from flows.transform import mart_names, production_tables
 
-        tables = production_tables(settings)
+    warehouse = open_warehouse(settings, read_only=True)
+    rows: dict[str, int | None] = {}
+    try:
+        for name, table in zip(mart_names(settings), production_tables(settings), strict=True):
+            if not warehouse.table_exists(settings.production_dataset, name):
+                rows[table] = None
+                continue
+            found = warehouse.query(
+                f"select count(*) as n from {settings.production_dataset}.{name}"
+            )
+            rows[table] = int(found["n"].iloc[0])
+    finally:
+        warehouse.close()
+    return rows
+
+
+def print_production_tables(settings: Settings) -> None:
+    """Say where the production marts are; the empty ones apart (no table to read yet)."""
+    try:
+        rows = production_rows(settings)
     except Exception:  # noqa: BLE001 - a summary must not fail on a missing warehouse
         return
+    built = {table: n for table, n in rows.items() if n}
+    empty = sorted(table.rsplit(".", 1)[-1] for table, n in rows.items() if not n)
     print(f"\nProduction tables ({warehouse_location(settings)}):")
-    for name in sorted(tables):
-        print(f"  {name}")
+    for table in sorted(built):
+        print(f"  {table}  ({built[table]} rows)")
+    if not built:
+        print("  none holds any rows yet")
+    if empty:
+        print(f"Empty or not built yet: {', '.join(empty)}")
 
 
-def run_cli(as_of: date | None, steps: list[str] | None) -> int:
+def run_cli(as_of: date | None, steps: list[str] | None, force: bool = False) -> int:
     """`python -m flows run`: run the pipeline, print what changed, exit non-zero on failure."""
     try:
-        summary = daily_pipeline(as_of=as_of, steps=steps)
+        summary = daily_pipeline(as_of=as_of, steps=steps, force=force)
     except PipelineFailed as exc:
         summary = exc.summary
     for o in summary.outcomes:
@@ -426,6 +516,8 @@ def run_cli(as_of: date | None, steps: list[str] | None) -> int:
         for line in o.detail.splitlines():
             print(f"          {line}")
     print_production_tables(get_settings())
+    if summary.warned:
+        print(f"\nWARNING steps (partial data): {', '.join(summary.warned)}")
     if summary.failed:
         print(f"\nFAILED steps: {', '.join(summary.failed)}")
         return 1
@@ -434,7 +526,10 @@ def run_cli(as_of: date | None, steps: list[str] | None) -> int:
 
 def backfill_cli(start: date, end: date, offline: bool, force: bool = False) -> int:
     """`python -m flows backfill`: print the day x product table; non-zero if any day is missing."""
-    rows = backfill(start=start, end=end, offline=offline, force=force)
+    try:
+        rows = backfill(start=start, end=end, offline=offline, force=force)
+    except BackfillIncomplete as exc:
+        rows = exc.rows
     width = max((len(r.product) for r in rows), default=10)
     for r in rows:
         print(f"{r.day}  {r.product:<{width}}  {r.status:<10}  {r.detail}")

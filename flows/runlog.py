@@ -132,6 +132,9 @@ PROMOTIONS = TableSpec(
 )
 
 
+RECORDS = (RUNS.name, PROMOTIONS.name)
+
+
 def lake_sources(settings: Settings | None = None) -> list[LakeSource]:
     """The run summaries and the published promotion decisions, for the staging load."""
     settings = settings or get_settings()
@@ -166,11 +169,32 @@ def _status_rows(result: list) -> bool:
     return bool(result) and all(hasattr(r, "status") and hasattr(r, "day") for r in result)
 
 
+STALE = "stale source: "
+UNCHANGED = "nothing changed"  # how a step skipped for want of new data starts its detail
+NOTHING_LOADED = f"{UNCHANGED}: no lake partition is new or different since the last load"
+
+
+def data_changes(results: list[LoadResult]) -> dict[str, int]:
+    """Day partitions replaced per staging table, the records of runs and promotions left
+    out: every run writes one, so they alone are no sign that any data changed (the health
+    marts that read them are rebuilt on their own)."""
+    return {r.table: len(r.days) for r in results if r.days and r.table not in RECORDS}
+
+
+def _is_load(result: Any) -> bool:
+    return (
+        isinstance(result, list) and bool(result) and all(isinstance(r, LoadResult) for r in result)
+    )
+
+
 def warnings_of(result: Any) -> list[str]:
-    """What a finished step reports as not quite right: weather gaps, stale sources, missing days."""
+    """What a finished step reports as not quite right: weather gaps, stale sources, missing
+    days, a load that found nothing new."""
     found: list[str] = []
+    if _is_load(result) and not data_changes(result):
+        found.append(NOTHING_LOADED)
     found += [f"weather gap: {g}" for g in getattr(result, "gaps", None) or []]
-    found += [f"stale source: {s}" for s in getattr(result, "stale_sources", None) or []]
+    found += [f"{STALE}{s}" for s in getattr(result, "stale_sources", None) or []]
     if getattr(result, "tests_warned", 0):
         found.append(f"{result.tests_warned} dbt tests warned")
     if isinstance(result, list) and _status_rows(result):
@@ -182,7 +206,7 @@ def warnings_of(result: Any) -> list[str]:
 
 def counts_of(result: Any) -> tuple[int | None, int | None]:
     """(rows, day partitions) a step's result counts, None for what it does not count."""
-    if isinstance(result, list) and result and all(isinstance(r, LoadResult) for r in result):
+    if _is_load(result):
         return sum(r.rows for r in result), sum(len(r.days) for r in result)
     datasets = getattr(result, "datasets", None)
     if datasets is not None and hasattr(result, "rows_fetched"):  # an ODRÉ ingestion
@@ -203,11 +227,14 @@ def describe(result: Any) -> str:
         return ""
     if hasattr(result, "describe") and callable(result.describe):
         return str(result.describe())
-    if isinstance(result, list) and result and isinstance(result[0], LoadResult):
+    if _is_load(result):
+        # The tables that changed; one line when none did (the run records alone do not count).
+        if not data_changes(result):
+            return NOTHING_LOADED
         return "\n".join(
-            f"{r.table}: {len(r.days)} days, {r.rows} rows"
-            + (f" ({r.days[0]}..{r.days[-1]})" if r.days else "")
+            f"{r.table}: {len(r.days)} days, {r.rows} rows ({r.days[0]}..{r.days[-1]})"
             for r in result
+            if r.days
         )
     if dataclasses.is_dataclass(result):
         return str(dataclasses.asdict(result))[:500]
@@ -231,11 +258,34 @@ def finished(
     warnings = warnings_of(result)
     rows, days = counts_of(result)
     text = message or message_of(result)
-    if warnings and not any(w in text for w in warnings):
-        text = "\n".join([text, *warnings]).strip()
+    # Each warning once: those the summary already says (a stale source) are not repeated.
+    unsaid = [w for w in warnings if w.removeprefix(STALE) not in text]
+    if unsaid:
+        text = "\n".join([text, *unsaid]).strip()
     return StepRun(
         step, StepStatus.WARNING if warnings else StepStatus.OK, started, ended, text, rows, days
     )
+
+
+# The name of the Completed-type state a flow run ends in when its step ended with a warning:
+# it did its work with partial data (the next run fetches the gaps), so what follows it (the
+# staging load, dbt) still runs; Prefect shows the name, and emits `prefect.flow-run.Warning`.
+WARNING_STATE = "Warning"
+
+
+def flow_state(result: Any, warnings: list[str] | None = None) -> Any:
+    """What a flow returns so that its Prefect state tells the step's status: the result
+    itself when ok, a Completed state named Warning (its message the warnings, by default
+    those its result reports) otherwise.
+
+    Either way the flow's caller gets the result: Prefect unwraps a Completed state's data.
+    """
+    from prefect.states import Completed
+
+    warnings = warnings_of(result) if warnings is None else warnings
+    if not warnings:
+        return result
+    return Completed(name=WARNING_STATE, message="; ".join(warnings)[:MESSAGE_CHARS], data=result)
 
 
 # --- writing -------------------------------------------------------------------------------
@@ -314,7 +364,7 @@ def pipeline_steps(summary: PipelineSummary, clock: StepClock) -> list[StepRun]:
     steps = []
     for o in summary.outcomes:
         started, ended = clock.times.get(o.step, (None, None))
-        if o.status == StepStatus.OK:
+        if o.status in (StepStatus.OK, StepStatus.WARNING):
             steps.append(finished(o.step, o.result, started, ended, o.detail))
         else:
             steps.append(StepRun(o.step, o.status, started, ended, o.detail))
@@ -325,7 +375,7 @@ def publish_pipeline(
     summary: PipelineSummary, clock: StepClock, flow: str = "daily-pipeline"
 ) -> bool:
     """Write the run's summary to the lake; True when the health marts should be refreshed
-    (the summary was written and this run's transform went well).
+    (the summary was written and this run's transform built, or had nothing new to build).
 
     Never fails the run: a summary that cannot be written is logged and the run goes on.
     """
@@ -343,7 +393,15 @@ def publish_pipeline(
     except Exception as exc:  # noqa: BLE001 - the record of a run must not fail the run
         log.warning("run summary not published: %s", exc)
         return False
-    return any(o.step == "transform" and o.status == StepStatus.OK for o in summary.outcomes)
+    # Sound: dbt built (stale sources or not), or had nothing new to build.
+    return any(
+        o.step == "transform"
+        and (
+            o.status in (StepStatus.OK, StepStatus.WARNING)
+            or (o.status == StepStatus.SKIPPED and o.detail.startswith(UNCHANGED))
+        )
+        for o in summary.outcomes
+    )
 
 
 # --- flows run on their own --------------------------------------------------------------------

@@ -79,6 +79,18 @@ class Settings(BaseSettings):
         None,
         description="Folder for dbt's target/ and logs/; unset means inside the dbt project folder.",
     )
+    dbt_docs_port: int = Field(
+        8580,
+        ge=1,
+        le=65535,
+        description="Port `make docs` serves dbt's documentation on, on 127.0.0.1.",
+    )
+    dbt_console_log_level: Literal["debug", "info", "warn", "error", "none"] = Field(
+        "warn",
+        description="Least severe dbt log line shown on the console: `warn` shows warnings,"
+        " errors and failed tests only; dbt's per-model log is in logs/dbt.log under"
+        " the artifacts folder (the run summary prints its path); `info` shows it all.",
+    )
 
     # --- ODRÉ --------------------------------------------------------------------------
     odre_base_url: str = Field(

@@ -22,7 +22,8 @@ from prefect.artifacts import create_markdown_artifact
 
 from flows.backends import dbt_keyfile, dbt_target, warehouse_catalog
 from flows.errors import TransformError
-from flows.runlog import RECORD
+from flows.runlog import RECORD, flow_state
+from flows.runs import run_name
 from flows.settings import Settings, environ_set, get_settings
 
 # Statuses dbt gives a node that did not do its job.
@@ -82,6 +83,7 @@ class TransformSummary:
     failures: list[NodeFailure] = field(default_factory=list)
     elapsed_seconds: float = 0.0
     freshness: list[SourceFreshness] = field(default_factory=list)
+    log_file: str = ""  # dbt's own per-node log of the build
 
     @property
     def stale_sources(self) -> list[SourceFreshness]:
@@ -100,6 +102,8 @@ class TransformSummary:
             f"{len(self.skipped)} skipped in {self.elapsed_seconds:.1f}s"
         ]
         lines += [f"  FAILED {f}" for f in self.failures]
+        if self.log_file:
+            lines.append(f"dbt log: {self.log_file}")
         if self.freshness:
             fresh = len(self.freshness) - len(self.stale_sources)
             lines.append(f"source freshness: {fresh} of {len(self.freshness)} sources pass")
@@ -181,9 +185,15 @@ def freshness_arguments(settings: Settings, artifacts_dir: Path | None = None) -
     return ["source", "freshness", *_common_arguments(settings, artifacts_dir)]
 
 
+def log_file(settings: Settings, artifacts_dir: Path | None = None) -> Path:
+    """Where dbt writes its full log (every node, at info level)."""
+    return _artifacts(settings, artifacts_dir) / "logs" / "dbt.log"
+
+
 def _common_arguments(settings: Settings, artifacts_dir: Path | None) -> list[str]:
     project = Path(settings.dbt_project_dir).expanduser().resolve()
     artifacts = _artifacts(settings, artifacts_dir)
+    # The console gets warnings, errors and failed tests; the log file gets everything.
     return [
         "--project-dir",
         str(project),
@@ -194,7 +204,12 @@ def _common_arguments(settings: Settings, artifacts_dir: Path | None) -> list[st
         "--target-path",
         str(artifacts / "target"),
         "--log-path",
-        str(artifacts / "logs"),
+        str(log_file(settings, artifacts_dir).parent),
+        "--log-level",
+        settings.dbt_console_log_level,
+        # Given explicitly: otherwise dbt gives the file the console's level.
+        "--log-level-file",
+        "info",
         "--no-use-colors",
     ]
 
@@ -261,10 +276,12 @@ def run_dbt_build(
     outcome = _invoke(settings, args)
     elapsed = time.monotonic() - started
     results = getattr(outcome.result, "results", None)
+    log = log_file(settings, artifacts_dir)
     if outcome.exception is not None or results is None:
         reason = outcome.exception or outcome.result or "no results"
-        raise TransformError(f"dbt build on target {target} could not run: {reason}")
+        raise TransformError(f"dbt build on target {target} could not run: {reason} (log: {log})")
     summary = summarise(target, list(results), elapsed)
+    summary.log_file = str(log)
     if summary.failures:
         names = "; ".join(str(f) for f in summary.failures)
         raise TransformError(
@@ -333,6 +350,19 @@ def production_tables(settings: Settings) -> list[str]:
     return [f"{catalog}.{settings.production_dataset}.{name}" for name in mart_names(settings)]
 
 
+def serve_docs(settings: Settings, artifacts_dir: Path | None = None) -> None:
+    """`dbt docs generate`, then `dbt docs serve` on 127.0.0.1 (until interrupted)."""
+    common = _common_arguments(settings, artifacts_dir)
+    generated = _invoke(settings, ["docs", "generate", *common])
+    if not generated.success:
+        raise TransformError(f"dbt docs generate failed: {generated.exception or 'see the log'}")
+    port = str(settings.dbt_docs_port)
+    print(f"dbt docs at http://127.0.0.1:{port} (Ctrl-C stops)", flush=True)
+    _invoke(
+        settings, ["docs", "serve", *common, "--host", "127.0.0.1", "--port", port, "--no-browser"]
+    )
+
+
 def _retry_unless_nodes_failed(task: Any, task_run: Any, state: Any) -> bool:
     # A failed model or test fails the same way again; only a run that could not start
     # (a locked database file, a dropped connection) is worth another attempt.
@@ -365,7 +395,13 @@ def source_freshness() -> list[SourceFreshness]:
     return run_source_freshness(get_settings())
 
 
-@flow(name="transform", log_prints=True, on_completion=RECORD, on_failure=RECORD)
+@flow(
+    name="transform",
+    flow_run_name=run_name("transform"),
+    log_prints=True,
+    on_completion=RECORD,
+    on_failure=RECORD,
+)
 def transform(
     select: str | None = None, full_refresh: bool = False, freshness: bool = True
 ) -> TransformSummary:
@@ -386,4 +422,4 @@ def transform(
             logger.warning("stale source %s", stale)
     publish_summary(summary)
     print(summary.describe())
-    return summary
+    return flow_state(summary)

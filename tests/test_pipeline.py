@@ -58,6 +58,45 @@ def test_dependent_steps_are_skipped_when_their_input_failed() -> None:
     assert "| transform | skipped | load failed |" in summary.markdown()
 
 
+def test_a_load_that_changed_nothing_skips_the_build_and_the_forecast_unless_forced() -> None:
+    calls, functions = recorder(set())
+    functions["load"] = lambda: (
+        calls.append("load")
+        or [
+            LoadResult("odre__x", [], 0),
+            LoadResult("pipeline__runs", [AS_OF], 1),  # the last run's record: no data
+            LoadResult("pipeline__model_promotions", [AS_OF], 1),  # nor its training's decision
+        ]
+    )
+    summary = run_steps(AS_OF, list(STEPS), functions)
+    assert calls == ["odre", "weather", "load"]
+    by_step = {o.step: o for o in summary.outcomes}
+    assert by_step["load"].status == "warning"
+    assert by_step["load"].detail.splitlines() == [
+        "nothing changed: no lake partition is new or different since the last load"
+    ]
+    for step in ("transform", "forecast"):
+        assert (by_step[step].status, by_step[step].detail) == (
+            "skipped",
+            "nothing changed (--force runs it)",
+        )
+
+    calls.clear()
+    forced = run_steps(AS_OF, list(STEPS), functions, force=True)
+    assert calls == list(STEPS)
+    assert [o.status for o in forced.outcomes] == ["ok", "ok", "warning", "ok", "ok"]
+
+
+def test_the_command_line_passes_force_to_the_pipeline(monkeypatch) -> None:
+    from flows import __main__, pipeline
+
+    asked: list[dict] = []
+    monkeypatch.setattr(pipeline, "run_cli", lambda **kwargs: asked.append(kwargs) or 0)
+    assert __main__.main(["run", "--as-of", "2025-03-30", "--force"]) == 0
+    assert __main__.main(["run", "--as-of", "2025-03-30"]) == 0
+    assert [a["force"] for a in asked] == [True, False]
+
+
 def test_odre_backfill_rows_tell_downloaded_archived_missing() -> None:
     before = {"gas": {"2025-01-01": "v1", "2025-01-02": "v1"}}
     after = {"gas": {"2025-01-01": "v1", "2025-01-02": "v2"}}
@@ -90,6 +129,14 @@ def test_cli_parses_steps_and_dates() -> None:
     assert args.as_of == AS_OF and args.steps == ["odre", "load"]
 
 
+def api_state(state):
+    """The flow run's state as the Prefect server holds it (what the UI and automations see)."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        return client.read_flow_run(state.state_details.flow_run_id).state
+
+
 def test_load_staging_and_daily_pipeline_under_prefect(
     prefect_server, settings, monkeypatch
 ) -> None:
@@ -107,9 +154,13 @@ def test_load_staging_and_daily_pipeline_under_prefect(
         "curated/obs/date=2025-03-30/part.parquet",
         pd.DataFrame({"day": ["2025-03-30"], "v": [1.5]}),
     )
-    results = pipeline.load_staging()
-    assert [(r.table, r.rows) for r in results] == [("obs", 1)]
-    assert pipeline.load_staging()[0].rows == 0  # nothing changed since
+    loaded = pipeline.load_staging(return_state=True)
+    assert [(r.table, r.rows) for r in loaded.result()] == [("obs", 1)]
+    assert api_state(loaded).name == "Completed"
+    # Nothing changed since: the load is no longer `ok`, but what follows it may still run.
+    again = api_state(pipeline.load_staging(return_state=True))
+    assert (again.type.value, again.name) == ("COMPLETED", "Warning")
+    assert again.message.startswith("nothing changed: no lake partition")
 
     def broken() -> None:
         raise RuntimeError("source down")
@@ -119,9 +170,31 @@ def test_load_staging_and_daily_pipeline_under_prefect(
     with pytest.raises(pipeline.PipelineFailed) as exc:
         pipeline.daily_pipeline(as_of=AS_OF, steps=["odre", "load"])
     outcomes = {o.step: o.status for o in exc.value.summary.outcomes}
-    assert outcomes == {"odre": "failed", "load": "ok"}
+    assert outcomes == {"odre": "failed", "load": "warning"}
+    failed = api_state(pipeline.daily_pipeline(as_of=AS_OF, steps=["odre"], return_state=True))
+    assert failed.is_failed() and "steps failed: odre" in failed.message
     wh = open_warehouse(settings)
     assert wh.query("select v from staging.obs")["v"].tolist() == [1.5]
+
+
+def test_a_step_with_partial_data_is_a_warning_in_the_summary_and_the_prefect_state(
+    prefect_server, settings, monkeypatch, capsys
+) -> None:
+    from types import SimpleNamespace
+
+    from flows import pipeline
+
+    gaps = SimpleNamespace(gaps=["arome/0025/SP1/00 07H12H: failed"], describe=lambda: "1 run")
+    steps = {"odre": lambda: "fetched", "weather": lambda: gaps}
+    monkeypatch.setattr(pipeline, "_step_functions", lambda as_of: steps)
+    state = api_state(pipeline.daily_pipeline(AS_OF, ["odre", "weather"], return_state=True))
+    assert (state.type.value, state.name) == ("COMPLETED", "Warning")
+    assert state.message == "weather: weather gap: arome/0025/SP1/00 07H12H: failed"
+
+    assert pipeline.run_cli(AS_OF, ["odre", "weather"]) == 0  # partial data is no failure
+    out = capsys.readouterr().out
+    assert "[     ok] odre" in out and "[warning] weather" in out
+    assert "WARNING steps (partial data): weather" in out
 
 
 def test_load_markdown_lists_tables_and_days() -> None:
@@ -147,10 +220,11 @@ def test_a_stale_source_is_a_warning_in_the_run_summary_not_a_failure() -> None:
     calls, functions = recorder(set())
     functions["transform"] = lambda: built
     summary = run_steps(AS_OF, ["load", "transform", "forecast"], functions)
-    assert [o.status for o in summary.outcomes] == ["ok", "ok", "ok"]  # forecast still runs
+    assert [o.status for o in summary.outcomes] == ["ok", "warning", "ok"]  # forecast still runs
     detail = summary.outcomes[1].detail
     assert "source freshness: 1 of 2 sources pass" in detail
     assert "WARNING odre.gas: error, newest load 10.5 days old (2025-03-20 00:00 UTC)" in detail
+    assert detail.count("odre.gas: error") == 1  # said once, not again as a warning
     assert "WARNING odre.gas" in summary.markdown()
 
 
@@ -172,7 +246,7 @@ def test_month_chunks_cut_at_calendar_months() -> None:
 
 @pytest.mark.slow
 def test_backfill_runs_month_chunks_and_resumes_after_a_failure(
-    prefect_server, settings, monkeypatch
+    prefect_server, settings, monkeypatch, capsys
 ) -> None:
     import pandas as pd
     from prefect.client.orchestration import get_client
@@ -181,6 +255,7 @@ def test_backfill_runs_month_chunks_and_resumes_after_a_failure(
     import flows.transform
     from flows import pipeline
     from flows.backends import open_lake, open_warehouse
+    from flows.errors import BackfillIncomplete
     from flows.odre.schemas import GAS_STORAGE
 
     # The lake already holds the gas days (an offline backfill rebuilds from it).
@@ -217,8 +292,12 @@ def test_backfill_runs_month_chunks_and_resumes_after_a_failure(
 
     monkeypatch.setattr(pipeline, "load_staging", real_load)
     ran.clear()
-    rows = pipeline.backfill(start=start, end=end, offline=True)
+    state = pipeline.backfill(start=start, end=end, offline=True, return_state=True)
     assert ran == [february, march] and transforms == [1]  # January was not redone
+    # The other datasets' days are in neither the lake nor (offline) the source: the run is
+    # Failed as the server holds it, and the error carries the day x product rows.
+    assert api_state(state).is_failed() and "rows missing" in api_state(state).message
+    rows = state.result(raise_on_failure=False).rows
     gas = [r for r in rows if r.product == GAS_STORAGE.id]
     assert [r.day for r in gas] == days and {r.status for r in gas} == {"archived"}
     staged = open_warehouse(settings).query(
@@ -229,8 +308,9 @@ def test_backfill_runs_month_chunks_and_resumes_after_a_failure(
     # Completed: its markers are gone, so a later backfill of the same days redoes them.
     assert lake.list(pipeline.BACKFILL_STATE_PREFIX) == []
     ran.clear()
-    assert pipeline.backfill(start=start, end=end, offline=True) == rows
-    assert ran == [january, february, march]
+    with pytest.raises(BackfillIncomplete) as again:
+        pipeline.backfill(start=start, end=end, offline=True)
+    assert again.value.rows == rows and ran == [january, february, march]
 
     # `force` redoes chunks an interrupted run had completed.
     monkeypatch.setattr(pipeline, "load_staging", load_dies_in_february)
@@ -239,8 +319,10 @@ def test_backfill_runs_month_chunks_and_resumes_after_a_failure(
         pipeline.backfill(start=start, end=end, offline=True)
     monkeypatch.setattr(pipeline, "load_staging", real_load)
     ran.clear()
-    pipeline.backfill(start=start, end=end, offline=True, force=True)
+    assert pipeline.backfill_cli(start, end, offline=True, force=True) == 1
     assert ran == [january, february, march]
+    printed = capsys.readouterr().out
+    assert f"{len(rows)} day x product rows, {len(again.value.missing)} missing" in printed
 
     with get_client(sync_client=True) as client:
         progress = client.read_artifacts(
@@ -249,3 +331,56 @@ def test_backfill_runs_month_chunks_and_resumes_after_a_failure(
             limit=1,
         )
     assert progress and float(progress[0].data) == 100.0
+
+
+def test_empty_production_tables_are_not_listed_as_production_tables(
+    settings, monkeypatch, capsys
+) -> None:
+    from pathlib import Path
+
+    from flows.backends import open_warehouse
+    from flows.pipeline import print_production_tables
+    from flows.settings import Settings
+
+    monkeypatch.setenv("AGGREGAT_DBT_PROJECT_DIR", str(Path(__file__).parent.parent / "dbt"))
+    warehouse = open_warehouse(settings)
+    warehouse.query("create schema production")
+    warehouse.query("create table production.daily_merged as select 1 as x union all select 2")
+    warehouse.query("create table production.gas_storage_daily (x integer)")
+    warehouse.close()
+    print_production_tables(Settings())
+    out = capsys.readouterr().out
+    assert "  warehouse.production.daily_merged  (2 rows)" in out
+    listed = [line for line in out.splitlines() if line.startswith("  ")]
+    assert len(listed) == 1  # the empty and the missing marts are not production tables
+    empty = out.split("Empty or not built yet: ")[1]
+    assert "gas_storage_daily" in empty and "consumption_forecast" in empty
+
+
+@pytest.mark.slow
+def test_a_run_that_reaches_no_source_stops_there_and_writes_nothing(
+    prefect_server, settings, monkeypatch, tmp_path
+) -> None:
+    from datetime import timedelta
+
+    from flows import pipeline
+    from flows.settings import get_settings
+
+    # A refused port for ODRÉ, a name that cannot resolve for Météo-France.
+    monkeypatch.setenv("AGGREGAT_ODRE_BASE_URL", "http://127.0.0.1:9/api/explore/v2.1")
+    monkeypatch.setenv("AGGREGAT_METEOFRANCE_BASE_URL", "http://meteofrance.invalid/pnt")
+    get_settings.cache_clear()
+    as_of = settings.today() - timedelta(days=2)  # a run the source would have published
+    state = pipeline.daily_pipeline(as_of=as_of, return_state=True)
+    held = api_state(state)
+    assert held.is_failed() and "steps failed: odre, weather" in held.message
+    summary = state.result(raise_on_failure=False).summary
+    by_step = {o.step: (o.status, o.detail.splitlines()[-1]) for o in summary.outcomes}
+    assert by_step["odre"][0] == by_step["weather"][0] == "failed"
+    assert "127.0.0.1:9 is unreachable (connection refused)" in by_step["odre"][1]
+    assert "AGGREGAT_ODRE_BASE_URL" in by_step["odre"][1]
+    assert "meteofrance.invalid is unreachable (no such host)" in by_step["weather"][1]
+    assert by_step["load"] == ("skipped", "no source reached: nothing new")
+    assert by_step["transform"] == ("skipped", "load skipped")
+    assert by_step["forecast"] == ("skipped", "transform skipped")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no lake, no warehouse

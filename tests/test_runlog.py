@@ -142,13 +142,15 @@ def test_a_pipeline_run_surfaces_in_the_pipeline_runs_mart(prefect_server, setti
     steps = {"odre": odre, "load": pipeline.load_staging, "transform": transform}
     monkeypatch.setattr(pipeline, "_step_functions", lambda as_of: steps)
     monkeypatch.setattr(pipeline, "lake_sources", lambda: runlog.lake_sources())
+    # Forced: run records alone are no change that would otherwise make dbt build.
     with pytest.raises(pipeline.PipelineFailed) as failed:
-        pipeline.daily_pipeline(as_of=AS_OF, steps=["odre", "load", "transform"])
+        pipeline.daily_pipeline(as_of=AS_OF, steps=["odre", "load", "transform"], force=True)
     lake = LocalLake(settings.lake_url)
     (key,) = lake.list("raw/pipeline/runs/")
     written = lake.read_parquet(key).to_pandas()
     assert written["step"].tolist() == ["odre", "load", "transform"]
-    assert written["status"].tolist() == ["failed", "ok", "ok"]
+    # The load found run records only, no data: a warning, which does not stop dbt.
+    assert written["status"].tolist() == ["failed", "warning", "ok"]
     assert key.endswith(f"/date={written['day'].iloc[0]}/{written['run_id'].iloc[0]}.parquet")
     assert failed.value.summary.failed == ["odre"]
 
@@ -161,14 +163,14 @@ def test_a_pipeline_run_surfaces_in_the_pipeline_runs_mart(prefect_server, setti
     finally:
         wh.close()
     assert mart["step_name"].tolist() == ["odre", "load", "transform"]
-    assert mart["status"].tolist() == ["failed", "ok", "ok"]
+    assert mart["status"].tolist() == ["failed", "warning", "ok"]
     assert set(mart["run_id"]) == {written["run_id"].iloc[0]}
     assert set(mart["flow_name"]) == {"daily-pipeline"}
     assert "ODRÉ answered 503" in mart["message"].iloc[0]
 
     # A second run the same day: both are kept, the mart's latest is the new one.
     monkeypatch.setitem(steps, "odre", lambda: "odre done")
-    pipeline.daily_pipeline(as_of=AS_OF, steps=["odre", "load", "transform"])
+    pipeline.daily_pipeline(as_of=AS_OF, steps=["odre", "load", "transform"], force=True)
     assert len(lake.list("raw/pipeline/runs/")) == 2
     wh = open_warehouse(settings)
     try:
@@ -181,6 +183,18 @@ def test_a_pipeline_run_surfaces_in_the_pipeline_runs_mart(prefect_server, setti
         wh.close()
     assert odre_runs.values.tolist() == [["ok", 1, True], ["failed", 2, False]]
     assert staged == 6
+
+    # Not forced, nothing new: dbt's build is skipped, the run still reaches the mart.
+    pipeline.daily_pipeline(as_of=AS_OF, steps=["odre", "load", "transform"])
+    wh = open_warehouse(settings)
+    try:
+        latest = wh.query(
+            "select step_name, status from production.pipeline_runs where is_latest"
+            " order by step_name"
+        )
+    finally:
+        wh.close()
+    assert latest.values.tolist() == [["load", "warning"], ["odre", "ok"], ["transform", "skipped"]]
 
 
 def test_the_staging_load_finds_the_runs_under_the_configured_prefix(settings, monkeypatch):

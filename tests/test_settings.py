@@ -55,3 +55,25 @@ def test_readme_lists_every_setting() -> None:
         "README settings table is stale: regenerate with "
         "`python -c 'from flows.settings import settings_table; print(settings_table())'`"
     )
+
+
+# Variables the docs name that are no setting: prefect.yaml's placeholders for `prefect deploy`.
+NOT_SETTINGS = {"AGGREGAT_CODE_DIR"}
+
+
+def test_the_docs_name_only_settings_that_exist() -> None:
+    fields = {f"AGGREGAT_{name.upper()}" for name in Settings.model_fields}
+    docs = [PROJECT_ROOT / "README.md", *sorted((PROJECT_ROOT / "docs").glob("*.md"))]
+    named = {
+        (path.name, match.group(0), match.group(1))
+        for path in docs
+        for match in re.finditer(r"AGGREGAT_[A-Z0-9_]*[A-Z0-9](_\*)?", path.read_text())
+    }
+    assert len(named) > 20
+    unknown = sorted(
+        (doc, name)
+        for doc, name, wildcard in named
+        if name not in fields | NOT_SETTINGS
+        and not (wildcard and any(f.startswith(name[:-1]) for f in fields))
+    )
+    assert unknown == [], "the docs name settings that do not exist (see flows/settings.py)"

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 import setup_prefect
+from flows.runlog import WARNING_STATE
 from setup_prefect import PROJECT_ROOT, SetupError
 from tests.gcp.emulators import fake_gcs  # noqa: F401 (fixture)
 
@@ -129,7 +130,7 @@ def test_load_and_dbt_are_chained_by_events_one_run_at_a_time():
         assert spec["concurrency_limit"] == {"limit": 1, "collision_strategy": "ENQUEUE"}
         assert spec["work_pool"]["work_queue_name"] == setup_prefect.WAREHOUSE_QUEUE
     (load,) = by_name["load-staging"]["triggers"]
-    assert load["expect"] == ["prefect.flow-run.Completed"]
+    assert load["expect"] == ["prefect.flow-run.Completed", f"prefect.flow-run.{WARNING_STATE}"]
     tags = {
         r["prefect.resource.id"]
         if isinstance(r["prefect.resource.id"], str)

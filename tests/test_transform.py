@@ -83,6 +83,29 @@ def test_a_missing_staging_table_is_a_clear_error(tmp_path: Path, artifacts: Pat
     assert "odre__stock_quotidien_stockages_gaz" in str(caught.value)
 
 
+def test_dbt_logs_each_node_to_its_file_and_only_errors_to_the_console(
+    tmp_path: Path, artifacts: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    settings = Settings(
+        _env_file=None, duckdb_path=tmp_path / "w.duckdb", dbt_artifacts_dir=artifacts
+    )
+    DuckDBWarehouse(settings.duckdb_path).ensure_table(
+        settings.staging_dataset, DATASETS["temperature-quotidienne-regionale"].table
+    )
+    summary = run_dbt_build(settings, select="regions stg_odre__regional_temperature")
+    console = capfd.readouterr().out
+    assert summary.seeds_loaded == ["regions"] and summary.tests_passed > 0
+    assert "regions" not in console and "Running with dbt" not in console
+    log = artifacts / "logs" / "dbt.log"
+    assert summary.log_file == str(log) and f"dbt log: {log}" in summary.describe()
+    assert "OK loaded seed file development.regions" in log.read_text()
+
+    with pytest.raises(TransformError):
+        run_dbt_build(settings, select="stg_odre__gas_storage")  # its staging table is missing
+    console = capfd.readouterr().out
+    assert "stg_odre__gas_storage" in console and "odre__stock_quotidien_stockages_gaz" in console
+
+
 def test_summary_describes_failures() -> None:
     summary = TransformSummary(target="local", models_built=["a"], tests_passed=3)
     assert "1 models" in summary.describe() and "3 passed" in summary.describe()
@@ -186,3 +209,46 @@ def test_source_freshness_is_in_the_summary_and_the_artifact(
         text=True,
     )
     assert opened.returncode == 0, opened.stderr
+
+
+@pytest.mark.slow
+def test_docs_command_generates_and_serves_the_dbt_docs(tmp_path: Path) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    root = Path(__file__).resolve().parent.parent
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("AGGREGAT_")},
+        "AGGREGAT_DUCKDB_PATH": str(tmp_path / "w.duckdb"),
+        "AGGREGAT_DBT_ARTIFACTS_DIR": str(tmp_path / "artifacts"),
+        "AGGREGAT_DBT_DOCS_PORT": str(port),
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "flows", "docs"],
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline, page = time.monotonic() + 240, None
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                page = httpx.get(f"http://127.0.0.1:{port}/manifest.json", timeout=5)
+                break
+            except httpx.TransportError:
+                time.sleep(1)
+        assert page is not None and page.status_code == 200, "dbt docs never answered"
+        assert "model.aggregat.daily_merged" in page.json()["nodes"]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert f"dbt docs at http://127.0.0.1:{port}" in server.stdout.read()

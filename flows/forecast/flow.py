@@ -31,6 +31,7 @@ from flows.forecast.quality import check_consumption, prediction_temperatures
 from flows.forecast.registry import Decision, ModelMetadata, Registry, promotion
 from flows.forecast.training import Challenger, TrainingWindow, fit_challenger, mape
 from flows.runlog import RECORD
+from flows.runs import run_name
 from flows.settings import Settings, get_settings
 
 # What a forecast command reports as a clear failure rather than a traceback.
@@ -137,6 +138,7 @@ def train_challenger(data: TrainingInputs, as_of: date, window: TrainingWindow) 
         settings.forecast_min_training_days,
         data.kind,
         data.weather_hourly,
+        progress=settings.show_progress,
     )
 
 
@@ -180,7 +182,12 @@ def register_and_decide(
     return decision
 
 
-@flow(name="forecast-train", on_completion=RECORD, on_failure=RECORD)
+@flow(
+    name="forecast-train",
+    flow_run_name=run_name("train"),
+    on_completion=RECORD,
+    on_failure=RECORD,
+)
 def train(as_of: date | None = None) -> TrainResult:
     """Weekly: fit a challenger, score it against the champion, promote it if not worse."""
     settings = get_settings()
@@ -377,7 +384,12 @@ def write_forecast(hourly: pd.DataFrame, daily: pd.DataFrame, issue_day: date) -
     return len(hourly)
 
 
-@flow(name="forecast-predict", on_completion=RECORD, on_failure=RECORD)
+@flow(
+    name="forecast-predict",
+    flow_run_name=run_name("predict"),
+    on_completion=RECORD,
+    on_failure=RECORD,
+)
 def predict(as_of: date | None = None) -> PredictResult:
     """Daily: forecast D+1..D+H hourly with P10/P50/P90 from the champion (trained if none)."""
     settings = get_settings()

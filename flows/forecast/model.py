@@ -15,6 +15,7 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from flows.errors import ModelError
 from flows.forecast.features import WEATHER_COLUMNS, configured, setting_default
@@ -170,14 +171,25 @@ def _level(frame: pd.DataFrame, expert: Expert | None) -> np.ndarray:
 
 
 def train_model(
-    frame: pd.DataFrame, target: pd.Series, features: list[str], cfg: ModelConfig
+    frame: pd.DataFrame,
+    target: pd.Series,
+    features: list[str],
+    cfg: ModelConfig,
+    progress: bool = False,
 ) -> ConsumptionModel:
-    """Fit each configured expert on the rows where its own inputs are complete."""
+    """Fit each configured expert on the rows where its own inputs are complete; with
+    `progress`, a bar over every boosting round of every expert, with its ETA."""
     unknown = [e for e in cfg.experts if e not in EXPERTS]
     if unknown:
         raise ModelError(f"unknown experts {unknown}; known: {sorted(EXPERTS)}")
     y = target.to_numpy(dtype=float)
     model = ConsumptionModel(features=list(features))
+    bar = tqdm(
+        total=len(cfg.experts) * cfg.num_boost_round,
+        desc="training",
+        unit="round",
+        disable=not progress,
+    )
     for name in cfg.experts:
         expert = EXPERTS[name]
         cols = expert.features(list(features))
@@ -196,9 +208,14 @@ def train_model(
             free_raw_data=True,
             params={"verbosity": -1, "seed": cfg.seed, "num_threads": cfg.num_threads},
         )
+        bar.set_postfix_str(name)
         model.boosters[name] = lgb.train(
-            cfg.params(expert), data, num_boost_round=cfg.num_boost_round
+            cfg.params(expert),
+            data,
+            num_boost_round=cfg.num_boost_round,
+            callbacks=[lambda _env: bar.update(1)],
         )
+    bar.close()
     return model
 
 

@@ -83,6 +83,7 @@ def fit_challenger(
     min_training_days: int,
     temperatures_kind: str = "observed",
     weather_hourly: pd.DataFrame | None = None,
+    progress: bool = False,
 ) -> Challenger:
     """Fit on the training window, score on the held-out weeks, describe in metadata.
 
@@ -107,7 +108,7 @@ def fit_challenger(
             f" window from {window.first_issue.date()})"
         )
     try:
-        model = train_model(train, train["actual"], names, model_cfg)
+        model = train_model(train, train["actual"], names, model_cfg, progress=progress)
     except ModelError as exc:
         raise TrainingError(f"training on {as_of} failed: {exc}") from exc
     fingerprint = data_fingerprint(train[[*names, "actual"]])

@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
+from tqdm import tqdm
 
 from flows.backends import open_lake
 from flows.errors import ArchiveError
@@ -33,6 +34,7 @@ from flows.meteofrance.catalogue import (
     still_at_source,
 )
 from flows.meteofrance.download import ProductRun, fetch_product_run, make_client
+from flows.runs import run_name
 from flows.settings import Settings, get_settings
 from flows.status import BackfillRow, BackfillStatus, RunStatus
 
@@ -183,12 +185,13 @@ def backfill_weather(
     rows: list[BackfillRow] = []
     # No client at all when offline: nothing can reach the network by mistake.
     client = None if offline else make_client(settings)
+    days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+    runs = [run for day in days for run in model_runs(chosen, day)]
     try:
-        day = start
-        while day <= end:
-            for run in model_runs(chosen, day):
-                rows += backfill_model_run(settings, lake, run, now, offline, client)
-            day += timedelta(days=1)
+        for run in tqdm(
+            runs, desc=f"weather {start}..{end}", unit="run", disable=not settings.show_progress
+        ):
+            rows += backfill_model_run(settings, lake, run, now, offline, client)
     finally:
         if client is not None:
             client.close()
@@ -203,7 +206,7 @@ def rows_table(rows: list[BackfillRow]) -> list[dict[str, str]]:
     ]
 
 
-@flow(name="backfill-weather")
+@flow(name="backfill-weather", flow_run_name=run_name("backfill-weather"))
 def backfill_weather_flow(
     start: date, end: date, products: list[str] | None = None, offline: bool = False
 ) -> list[BackfillRow]:

@@ -19,11 +19,14 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.backends import open_lake
+from flows.errors import WeatherUnavailable
 from flows.meteofrance.archive import curated_present
 from flows.meteofrance.backfill import backfill_weather, curate_run
 from flows.meteofrance.catalogue import ModelRun, Product, model_runs, products_from_settings
 from flows.meteofrance.download import ProductRun, fetch_product_run
-from flows.runlog import RECORD
+from flows.net import retry_unless_unreachable
+from flows.runlog import RECORD, flow_state
+from flows.runs import run_name
 from flows.settings import get_settings
 from flows.status import BackfillRow, BackfillStatus, FileStatus, RunStatus, WeatherRunStatus
 
@@ -52,6 +55,17 @@ class WeatherSummary:
     as_of: date
     runs: list[RunOutcome] = field(default_factory=list)
     lookback: list[BackfillRow] = field(default_factory=list)
+
+    def unavailable(self) -> str | None:
+        """Why nothing at all came of the day's runs, when every file asked for failed or was
+        invalid; None when at least one was fetched, archived or is simply not published."""
+        files = [f for r in self.runs for p in r.products for f in p.files]
+        bad = {FileStatus.FAILED, FileStatus.INVALID}
+        if not files or any(f.status not in bad for f in files):
+            return None
+        return (
+            f"all {len(files)} weather files failed, e.g. {files[0].file.group}: {files[0].detail}"
+        )
 
     @property
     def downloaded(self) -> int:
@@ -97,7 +111,12 @@ class WeatherSummary:
         return records
 
 
-@task(retries=2, retry_delay_seconds=30, cache_policy=NO_CACHE)
+@task(
+    retries=2,
+    retry_delay_seconds=30,
+    retry_condition_fn=retry_unless_unreachable,
+    cache_policy=NO_CACHE,
+)
 def fetch_product(product: Product, day: date, now: datetime) -> ProductRun:
     """Fetch, validate and archive every group file of one product run."""
     settings = get_settings()
@@ -133,7 +152,12 @@ def outcome_of(run: ModelRun, fetched: list[ProductRun], curated_already: bool) 
     return RunOutcome(label, WeatherRunStatus.CURATED, fetched)
 
 
-@flow(name="ingest-weather", on_completion=RECORD, on_failure=RECORD)
+@flow(
+    name="ingest-weather",
+    flow_run_name=run_name("weather"),
+    on_completion=RECORD,
+    on_failure=RECORD,
+)
 def ingest_weather(
     as_of: date | None = None, products: list[str] | None = None, offline: bool = False
 ) -> WeatherSummary:
@@ -165,4 +189,6 @@ def ingest_weather(
     create_table_artifact(
         key="weather-ingest", table=summary.table(), description=f"Weather runs as of {as_of}"
     )
-    return summary
+    if reason := summary.unavailable():
+        raise WeatherUnavailable(reason)
+    return flow_state(summary)

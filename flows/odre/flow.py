@@ -30,6 +30,7 @@ from flows.odre.ingest import (
 from flows.odre.parse import Parsed, parse_export
 from flows.odre.schemas import Dataset, get_dataset
 from flows.runlog import RECORD
+from flows.runs import run_name
 from flows.settings import Settings, get_settings
 
 
@@ -113,7 +114,12 @@ def describe_error(dataset: Dataset, window: Window | None, exc: Exception) -> s
     return f"ODRÉ {dataset.id} {where}: {type(exc).__name__}: {exc}"
 
 
-@flow(name="ingest-odre", on_completion=RECORD, on_failure=RECORD)
+@flow(
+    name="ingest-odre",
+    flow_run_name=run_name("odre"),
+    on_completion=RECORD,
+    on_failure=RECORD,
+)
 def ingest_odre(
     as_of: date | None = None,
     datasets: list[str] | None = None,

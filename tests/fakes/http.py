@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
+import socket
+import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -36,3 +40,34 @@ class LocalServer:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+
+
+def wait_for(addresses: list[str], timeout: float = 60.0) -> list[str]:
+    """Wait until every `host:port` accepts connections; those that never did."""
+    deadline = time.monotonic() + timeout
+    waiting = list(addresses)
+    while waiting and time.monotonic() < deadline:
+        host, port = waiting[0].rsplit(":", 1)
+        try:
+            socket.create_connection((host, int(port)), timeout=1).close()
+            waiting.pop(0)
+        except OSError:
+            time.sleep(0.2)
+    return waiting
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m tests.fakes.http --wait HOST:PORT ...`: block until the fakes listen."""
+    parser = argparse.ArgumentParser(prog="python -m tests.fakes.http")
+    parser.add_argument("--wait", nargs="+", required=True, metavar="HOST:PORT")
+    parser.add_argument("--timeout", type=float, default=60.0)
+    args = parser.parse_args(argv)
+    never = wait_for(args.wait, args.timeout)
+    if never:
+        print(f"nothing listens on {', '.join(never)} after {args.timeout:.0f} s", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -64,3 +66,16 @@ def test_an_unknown_expert_is_named(training, model_cfg) -> None:
     names = feature_names(training.drop(columns=["actual"]))
     with pytest.raises(ModelError, match="gbm_nope"):
         train_model(training, training["actual"], names, replace(model_cfg, experts=("gbm_nope",)))
+
+
+def test_training_shows_its_progress_by_boosting_round_when_asked(
+    training, model_cfg, capsys
+) -> None:
+    names = feature_names(training.drop(columns=["actual"]))
+    train_model(training, training["actual"], names, model_cfg)
+    assert "training" not in capsys.readouterr().err
+    train_model(training, training["actual"], names, model_cfg, progress=True)
+    bar = capsys.readouterr().err.split("\r")[-1]
+    total = len(model_cfg.experts) * model_cfg.num_boost_round
+    assert bar.startswith("training: 100%") and f"{total}/{total}" in bar
+    assert re.search(r"\[\d\d:\d\d<\d\d:\d\d", bar)  # elapsed < time left (the ETA)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -150,3 +151,15 @@ def test_a_killed_run_is_completed_by_the_next_with_nothing_duplicated(
     assert features.groupby(["valid_time", "code_insee_region"]).size().max() == 1
     assert len(features) == 25 * 14
     assert lake.read_parquet(daily_key).num_rows >= 0  # rewritten: readable Parquet again
+
+
+def test_the_look_back_shows_its_progress_when_asked(
+    mf: Settings, store: FakeMeteoFranceStore, monkeypatch, capsys
+) -> None:
+    publish_run(store, PRODUCTS, RUN, horizon=12)
+    monkeypatch.setenv("AGGREGAT_PROGRESS", "true")
+    get_settings.cache_clear()
+    backfill_weather(DAY, DAY, now=NOW)
+    bar = capsys.readouterr().err.split("\r")[-1]
+    assert bar.startswith(f"weather {DAY}..{DAY}: 100%")
+    assert re.search(r"\| 1/1 \[\d\d:\d\d<\d\d:\d\d", bar)  # elapsed < time left (the ETA)

@@ -15,6 +15,7 @@ from flows.staging import load_changed
 from flows.status import WeatherRunStatus
 from flows.warehouse import DuckDBWarehouse
 from tests.fakes.meteofrance_store import object_path, publish_run, running_store, store_env
+from tests.test_pipeline import api_state
 
 PRODUCTS = ["arpege/01/SP1/00", "arpege/01/SP2/00", "arome/0025/SP1/00"]
 
@@ -33,7 +34,8 @@ def test_daily_flow_reports_a_gap_then_completes_it_without_refetching(
         missing = object_path("arome/0025/SP1/00", run, "07H12H")
         store.remove(missing)
 
-        first = ingest_weather(as_of=as_of)
+        state = ingest_weather(as_of=as_of, return_state=True)
+        first = state.result()
         assert [(r.run, r.status) for r in first.runs] == [
             (f"arpege/01 {run}", WeatherRunStatus.CURATED),
             (f"arome/0025 {run}", WeatherRunStatus.INCOMPLETE),
@@ -43,6 +45,10 @@ def test_daily_flow_reports_a_gap_then_completes_it_without_refetching(
         assert {b.status for b in first.lookback} == {"missing"}
         lake = LocalLake(get_settings().lake_url)
         assert not lake.list("curated/weather/arome/")
+        # Partial data: the run is not plainly Completed on the server, its gaps are said.
+        held = api_state(state)
+        assert (held.type.value, held.name) == ("COMPLETED", "Warning")
+        assert "arome/0025/SP1/00 07H12H: not_published" in held.message
 
         publish_run(store, ["arome/0025/SP1/00"], run, horizon=12)
         gets = store.count("GET", f"{run[:10]}T00:00:00Z/")
@@ -75,3 +81,24 @@ def test_daily_flow_reports_a_gap_then_completes_it_without_refetching(
         ("arpege/01/SP2/00", "archived"),
         ("arome/0025/SP1/00", "rebuilt"),
     ]
+
+
+@pytest.mark.slow
+def test_a_day_whose_every_file_failed_fails_the_flow_run(
+    prefect_server: None, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    as_of = datetime.now(UTC).date() - timedelta(days=1)
+    run = run_label(datetime(as_of.year, as_of.month, as_of.day, tzinfo=UTC))
+    with running_store() as store:
+        for name, value in store_env(store.base_url, lookback_days=0, max_attempts=1).items():
+            monkeypatch.setenv(name, value)
+        get_settings.cache_clear()
+        publish_run(store, PRODUCTS, run, horizon=12)
+        for path in list(store.objects):
+            store.fail(path, 503)  # the store is up, but every answer is an error
+        state = ingest_weather(as_of=as_of, return_state=True)
+    held = api_state(state)
+    assert held.is_failed()
+    assert "WeatherUnavailable" in held.message and "weather files failed" in held.message
+    assert "HTTP 503" in held.message
+    assert not LocalLake(get_settings().lake_url).list("curated/")
