@@ -85,6 +85,19 @@ def check_arguments(args: argparse.Namespace, today: date) -> str | None:
     return None
 
 
+def prefect_start_failure(exc: RuntimeError) -> str | None:
+    """The fix when Prefect's temporary server did not start in time, else None (a bug)."""
+    if "ephemeral Prefect API server" not in str(exc):
+        return None
+    waited = os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"]
+    return (
+        f"Prefect's temporary server did not start within {waited} s"
+        " (PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS); its first start creates its"
+        " database under PREFECT_HOME and is slow on a busy machine: give it longer, or keep a"
+        " server running (`make ui`) and set PREFECT_API_URL=http://127.0.0.1:4200/api"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from flows.errors import SettingsError
@@ -109,6 +122,18 @@ def main(argv: list[str] | None = None) -> int:
         from flows.runs import configure_logging
 
         configure_logging(console=True)
+    try:
+        return dispatch(args)
+    except RuntimeError as exc:
+        fix = prefect_start_failure(exc)
+        if fix is None:
+            raise
+        print(fix, file=sys.stderr)
+        return 1
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    """Run the command's flow (Prefect's temporary server starts with the first one)."""
     if args.command == "run":
         from flows.pipeline import run_cli
 
@@ -118,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return backfill_cli(start=args.start, end=args.end, offline=args.offline, force=args.force)
     if args.command == "backtest":
-        from flows.forecast.report import backtest_cli
+        from flows.forecast.flow import backtest_cli
 
         return backtest_cli(start=args.start, end=args.end, out_dir=args.out)
     if args.command == "decode-grib":

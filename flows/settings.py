@@ -91,6 +91,11 @@ class Settings(BaseSettings):
         " errors and failed tests only; dbt's per-model log is in logs/dbt.log under"
         " the artifacts folder (the run summary prints its path); `info` shows it all.",
     )
+    dbt_file_log_level: Literal["debug", "info", "warn", "error", "none"] = Field(
+        "debug",
+        description="Least severe dbt log line written to logs/dbt.log: `debug` (dbt's own"
+        " default) keeps every statement dbt ran, for when a build must be explained.",
+    )
 
     # --- ODRÉ --------------------------------------------------------------------------
     odre_base_url: str = Field(

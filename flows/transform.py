@@ -41,8 +41,14 @@ class SourceFreshness:
     message: str = ""
 
     @property
+    def empty(self) -> bool:
+        """No row was ever loaded: dbt reads an empty table's newest load as year 1."""
+        return self.max_loaded_at is not None and self.max_loaded_at.year < 1970
+
+    @property
     def stale(self) -> bool:
-        return self.status != "pass"
+        # An empty source is not late: on a first run the forecast is issued after dbt runs.
+        return self.status != "pass" and not self.empty
 
     def age(self) -> str:
         """The age of the newest load, in hours or days."""
@@ -51,7 +57,17 @@ class SourceFreshness:
         hours = self.age_seconds / 3600
         return f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.1f} days"
 
+    def markdown_row(self) -> str:
+        """This source as a row of the freshness table: source, status, newest load, age."""
+        if self.empty:
+            return f"| {self.source} | empty | | | nothing loaded yet |"
+        loaded = f"{self.max_loaded_at:%Y-%m-%d %H:%M}" if self.max_loaded_at else ""
+        status = f"{'⚠ ' if self.stale else ''}{self.status}"
+        return f"| {self.source} | {status} | {loaded} | {self.age()} | {self.message} |"
+
     def __str__(self) -> str:
+        if self.empty:
+            return f"{self.source}: nothing loaded yet"
         if self.max_loaded_at is None:
             return f"{self.source}: {self.status} ({self.message or 'no load time'})"
         return f"{self.source}: {self.status}, newest load {self.age()} old ({self.max_loaded_at:%Y-%m-%d %H:%M} UTC)"
@@ -90,6 +106,10 @@ class TransformSummary:
         return [f for f in self.freshness if f.stale]
 
     @property
+    def empty_sources(self) -> list[SourceFreshness]:
+        return [f for f in self.freshness if f.empty]
+
+    @property
     def ok(self) -> bool:
         return not self.failures
 
@@ -105,8 +125,12 @@ class TransformSummary:
         if self.log_file:
             lines.append(f"dbt log: {self.log_file}")
         if self.freshness:
-            fresh = len(self.freshness) - len(self.stale_sources)
-            lines.append(f"source freshness: {fresh} of {len(self.freshness)} sources pass")
+            fresh = len(self.freshness) - len(self.stale_sources) - len(self.empty_sources)
+            line = f"source freshness: {fresh} of {len(self.freshness)} sources pass"
+            if self.empty_sources:
+                names = ", ".join(f.source for f in self.empty_sources)
+                line += f", {len(self.empty_sources)} not loaded yet ({names})"
+            lines.append(line)
             lines += [f"  WARNING {f}" for f in self.stale_sources]
         return "\n".join(lines)
 
@@ -114,12 +138,7 @@ class TransformSummary:
         """The freshness of every source as a table (empty when it was not checked)."""
         if not self.freshness:
             return ""
-        rows = "\n".join(
-            f"| {f.source} | {'⚠ ' if f.stale else ''}{f.status} | "
-            f"{f'{f.max_loaded_at:%Y-%m-%d %H:%M}' if f.max_loaded_at else ''} | {f.age()} | "
-            f"{f.message} |"
-            for f in self.freshness
-        )
+        rows = "\n".join(f.markdown_row() for f in self.freshness)
         return (
             "## Source freshness\n| source | status | newest load (UTC) | age | note |\n"
             f"|---|---|---|---|---|\n{rows}\n\n"
@@ -209,7 +228,7 @@ def _common_arguments(settings: Settings, artifacts_dir: Path | None) -> list[st
         settings.dbt_console_log_level,
         # Given explicitly: otherwise dbt gives the file the console's level.
         "--log-level-file",
-        "info",
+        settings.dbt_file_log_level,
         "--no-use-colors",
     ]
 

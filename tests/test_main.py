@@ -67,3 +67,23 @@ def test_impossible_days_are_refused_before_any_work(tmp_path: Path, args, messa
     assert message.format(tomorrow=tomorrow) in done.stderr
     assert "Traceback" not in done.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_prefect_server_too_slow_to_start_is_named_with_its_setting(tmp_path: Path) -> None:
+    # One second is less than any first start (it creates the database): the wait runs out.
+    done = run_cli(
+        tmp_path,
+        "run",
+        "--steps",
+        "odre",
+        PREFECT_HOME=str(tmp_path / "prefect"),
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="1",
+        AGGREGAT_ODRE_BASE_URL="http://127.0.0.1:9/api/explore/v2.1",
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert "did not start within 1 s (PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS)" in (
+        done.stderr
+    )
+    assert "PREFECT_API_URL=" in done.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["prefect"]  # the lake was never reached

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from flows.errors import TransformError
+from flows.forecast.tables import daily_spec
 from flows.odre.schemas import DATASETS
 from flows.settings import PROJECT_ROOT, Settings
 from flows.transform import (
@@ -173,6 +174,7 @@ def test_source_freshness_is_in_the_summary_and_the_artifact(
         warehouse, staging, "temperature-quotidienne-regionale", 50 * 24, **observed
     )
     stage_ingested(warehouse, staging, "stock-quotidien-stockages-gaz", 20 * 24)  # error
+    warehouse.ensure_table(staging, daily_spec())  # created, no forecast issued yet
     summary = transform(select="regions stg_odre__regional_temperature")
     by_source = {f.source: f for f in summary.freshness}
     assert by_source["odre.eco2mix_national_tr"].status == "pass"
@@ -181,12 +183,18 @@ def test_source_freshness_is_in_the_summary_and_the_artifact(
     assert gas.status == "error" and gas.age() == "20.0 days"
     # Weather and forecast tables are not written yet: reported, not raised.
     assert by_source["meteofrance.features_hourly"].status == "runtime error"
+    # An empty table is said to be so, with no age of two thousand years, and is not stale.
+    assert by_source["forecast.consumption_daily"].empty
+    assert by_source["forecast.consumption_daily"] not in summary.stale_sources
     assert summary.ok  # a stale source is a warning, not a failure
     described = summary.describe()
     assert "WARNING odre.stock_quotidien_stockages_gaz: error, newest load 20.0 days old" in (
         described
     )
     assert "odre.eco2mix_national_tr" not in described  # only the stale ones are named
+    assert "2 not loaded yet (forecast.consumption_daily, odre.eco2mix_national_cons_def)" in (
+        described
+    )
 
     with get_client(sync_client=True) as client:
         (artifact,) = client.read_artifacts(
@@ -197,6 +205,7 @@ def test_source_freshness_is_in_the_summary_and_the_artifact(
     assert "## Source freshness" in artifact.data
     assert "| odre.temperature_quotidienne_regionale | ⚠ warn |" in artifact.data
     assert "| odre.eco2mix_national_tr | pass |" in artifact.data
+    assert "| forecast.consumption_daily | empty | | | nothing loaded yet |" in artifact.data
     # dbt-duckdb let go of the file: another process (the dashboard) can open it to read.
     opened = subprocess.run(
         [

@@ -1,10 +1,12 @@
-"""Prefect flows of the forecast: `train` (weekly, and after each deployment) and `predict` (daily)."""
+"""Prefect flows of the forecast: `train` (weekly, and after each deployment), `predict`
+(daily) and `backtest_report` (by hand: `make backtest`)."""
 
 from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pandas as pd
 from prefect import flow, get_run_logger, task
@@ -14,6 +16,7 @@ from prefect.cache_policies import NO_CACHE
 from flows.backends import open_lake, open_warehouse
 from flows.errors import DataQualityError, FeatureError, ModelError, RegistryError, TrainingError
 from flows.forecast import inputs, tables
+from flows.forecast.backtest import BacktestResult, backtest_from_settings
 from flows.forecast.features import (
     DAY,
     WEATHER_COLUMNS,
@@ -416,6 +419,75 @@ def predict(as_of: date | None = None) -> PredictResult:
         key="consumption-forecast", markdown=_summary(result), description="Forecast issued"
     )
     return result
+
+
+# --- backtest ----------------------------------------------------------------------------
+@task(cache_policy=NO_CACHE)
+def load_backtest_inputs(start: date, end: date) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Consumption and observed temperatures from the training window before `start` to `end`."""
+    settings = get_settings()
+    cfg = FeatureConfig.from_settings(settings)
+    first = start - timedelta(days=settings.forecast_training_days + 10)
+    wh = open_warehouse(settings)
+    lo, _ = local_day_bounds_utc(first, cfg.timezone)
+    _, hi = local_day_bounds_utc(end, cfg.timezone)
+    consumption = inputs.read_consumption(wh, settings, lo, hi)
+    if consumption.empty:
+        raise inputs.InputMissingError(
+            f"no consumption in {settings.production_dataset} for {first} .. {end}: run"
+            " `make backfill` for those days first"
+        )
+    return consumption, inputs.read_observed_temperatures(wh, settings, first, end)
+
+
+@task(cache_policy=NO_CACHE)
+def run_backtest(
+    consumption: pd.DataFrame, temperatures: pd.DataFrame, start: date, end: date
+) -> BacktestResult:
+    """Rolling-origin backtest of the configured model, retrained and adapted as in production."""
+    result = backtest_from_settings(consumption, temperatures, start, end, get_settings())
+    result.notes.append(
+        "observed temperatures stand in for weather forecasts (an optimistic bound on the"
+        " temperature input)"
+    )
+    return result
+
+
+@task(cache_policy=NO_CACHE)
+def publish_backtest(result: BacktestResult, out_dir: str) -> dict[str, Path]:
+    """Write the JSON, Markdown and PNG reports; the Markdown also as the run's artifact."""
+    from flows.forecast.report import write_reports  # matplotlib: only the backtest needs it
+
+    paths = write_reports(result, Path(out_dir))
+    create_markdown_artifact(
+        key="consumption-backtest",
+        markdown=paths["md"].read_text(),
+        description=f"Backtest {result.start} .. {result.end}",
+    )
+    return paths
+
+
+@flow(name="forecast-backtest", flow_run_name=run_name("backtest"))
+def backtest_report(start: date, end: date, out_dir: str = "reports") -> BacktestResult:
+    """By hand: score the model day by day over start..end against RTE's J-1, with reports."""
+    consumption, temperatures = load_backtest_inputs(start, end)
+    result = run_backtest(consumption, temperatures, start, end)
+    paths = publish_backtest(result, out_dir)
+    get_run_logger().info("backtest reports: %s", ", ".join(str(p) for p in paths.values()))
+    return result
+
+
+def backtest_cli(start: date, end: date, out_dir: str) -> int:
+    """`python -m flows backtest`: the backtest flow, its scores printed, 1 on a clear failure."""
+    try:
+        result = backtest_report(start=start, end=end, out_dir=out_dir)
+    except (*FORECAST_ERRORS, ValueError, RuntimeError) as exc:
+        print(f"backtest {start} .. {end} failed: {exc}", file=sys.stderr)
+        return 1
+    for level in ("hourly", "daily"):
+        scores = ", ".join(f"{name} {m['mape']:.2f} %" for name, m in result.metrics[level].items())
+        print(f"{level} MAPE: {scores}")
+    return 0
 
 
 def forecast_cli(command: str, as_of: date | None) -> int:

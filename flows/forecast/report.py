@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import date, timedelta
 from pathlib import Path
 
 import matplotlib
@@ -16,7 +15,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 from flows.forecast.backtest import (  # noqa: E402
     FORECASTERS,
     BacktestResult,
-    backtest_from_settings,
     coverage,
     daily_energy,
     forecaster_shares,
@@ -118,41 +116,3 @@ def plot(result: BacktestResult, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
-
-
-def backtest_cli(start: date, end: date, out_dir: str) -> int:
-    """`python -m flows backtest`: read the warehouse, backtest, write the three reports."""
-    import sys
-
-    from flows.backends import open_warehouse
-    from flows.forecast import inputs
-    from flows.forecast.features import FeatureConfig, local_day_bounds_utc
-    from flows.settings import get_settings
-
-    settings = get_settings()
-    cfg = FeatureConfig.from_settings(settings)
-    first = start - timedelta(days=settings.forecast_training_days + 10)
-    try:
-        wh = open_warehouse(settings)
-        lo, _ = local_day_bounds_utc(first, cfg.timezone)
-        _, hi = local_day_bounds_utc(end, cfg.timezone)
-        consumption = inputs.read_consumption(wh, settings, lo, hi)
-        temps = inputs.read_observed_temperatures(wh, settings, first, end)
-        if consumption.empty:
-            raise ValueError(
-                f"no consumption in {settings.production_dataset} for {first} .. {end}"
-            )
-        result = backtest_from_settings(consumption, temps, start, end, settings)
-    except (ValueError, RuntimeError) as exc:
-        print(f"backtest {start} .. {end} failed: {exc}", file=sys.stderr)
-        return 1
-    result.notes.append(
-        "observed temperatures stand in for weather forecasts (an optimistic bound on the"
-        " temperature input)"
-    )
-    paths = write_reports(result, Path(out_dir))
-    for level in ("hourly", "daily"):
-        scores = ", ".join(f"{name} {m['mape']:.2f} %" for name, m in result.metrics[level].items())
-        print(f"{level} MAPE: {scores}")
-    print("reports: " + ", ".join(str(p) for p in paths.values()))
-    return 0

@@ -260,7 +260,8 @@ def test_the_pipeline_runs_while_the_dashboard_is_read(
         get_settings.cache_clear()
         reader.start()
         time.sleep(5)  # the reader is on its pages before the run starts
-        code = run_cli(as_of=AS_OF, steps=None)
+        # The fixture's lake is unchanged, so only --force rebuilds while the pages are read.
+        code = run_cli(as_of=AS_OF, steps=None, force=True)
     finally:
         done.set()
         reader.join(timeout=300)

@@ -15,7 +15,7 @@ from flows.forecast.backtest import (
     metrics_of,
     score,
 )
-from flows.forecast.report import backtest_cli
+from flows.forecast.flow import backtest_cli
 from flows.warehouse import DuckDBWarehouse
 from tests.forecast.synthetic import load_consumption, load_observed
 
@@ -100,8 +100,28 @@ def test_without_rte_forecast_the_entry_is_absent(consumption, temps, model_cfg)
     assert any("RTE J-1" in n for n in result.notes)
 
 
+def _backtest_run(name: str):
+    """The backtest's flow run of that name, and its keyed artifacts (not its result records)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        FlowRunFilter,
+        FlowRunFilterName,
+    )
+
+    with get_client(sync_client=True) as client:
+        (run,) = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[name]))
+        )
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run.id]))
+        )
+    return run, [a for a in artifacts if a.key]
+
+
 def test_backtest_cli_reads_the_warehouse_and_writes_reports(
-    forecast_settings, consumption, temps, tmp_path, capsys
+    prefect_server, forecast_settings, consumption, temps, tmp_path, capsys
 ) -> None:
     wh = DuckDBWarehouse(forecast_settings.duckdb_path)
     load_consumption(wh, forecast_settings, consumption)
@@ -118,11 +138,20 @@ def test_backtest_cli_reads_the_warehouse_and_writes_reports(
     assert "hourly MAPE" in capsys.readouterr().out
     assert body["hours_forecast_pct"] == 100.0
     assert "Target hours forecast: 100.0 %" in stem.with_suffix(".md").read_text()
+    # A flow like the others: a named Prefect run whose artifact is the Markdown report.
+    run, artifacts = _backtest_run("backtest-2020-05-11..17")
+    assert run.state.is_completed()
+    assert [a.key for a in artifacts] == ["consumption-backtest"]
+    assert artifacts[0].data == stem.with_suffix(".md").read_text()
 
 
-def test_backtest_cli_without_data_fails_clearly(forecast_settings, tmp_path, capsys) -> None:
-    assert backtest_cli(date(2020, 5, 11), date(2020, 5, 17), str(tmp_path)) == 1
+def test_backtest_cli_without_data_fails_clearly(
+    prefect_server, forecast_settings, tmp_path, capsys
+) -> None:
+    assert backtest_cli(date(2020, 6, 11), date(2020, 6, 17), str(tmp_path / "reports")) == 1
     assert "forecast_inputs_hourly does not exist" in capsys.readouterr().err
+    run, artifacts = _backtest_run("backtest-2020-06-11..17")
+    assert run.state.is_failed() and not artifacts and not (tmp_path / "reports").exists()
 
 
 def test_holes_in_temperatures_still_forecast_every_hour_and_name_the_fallback(
