@@ -35,6 +35,7 @@ from datetime import date, timedelta  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pandas as pd  # noqa: E402
+from prefect.logging import disable_run_logger  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -206,10 +207,12 @@ def _warehouse(root: Path, years: int, temps: pd.DataFrame, cons: pd.DataFrame) 
 
 def _predict_once(issue: date) -> float:
     tick = time.perf_counter()
-    model, meta = forecast_flows.load_champion.fn()
-    data = forecast_flows.load_prediction_inputs.fn(issue)
-    hourly = forecast_flows.forecast_rows.fn(model, meta.version, issue, data)
-    forecast_flows.write_forecast.fn(hourly, forecast_flows.daily_rows(hourly), issue)
+    # The tasks' bodies, outside any flow run: their run logger has nowhere to send lines.
+    with disable_run_logger():
+        model, meta = forecast_flows.load_champion.fn()
+        data = forecast_flows.load_prediction_inputs.fn(issue)
+        hourly = forecast_flows.forecast_rows.fn(model, meta.version, issue, data)
+        forecast_flows.write_forecast.fn(hourly, forecast_flows.daily_rows(hourly), issue)
     return time.perf_counter() - tick
 
 

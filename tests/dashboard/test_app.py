@@ -243,12 +243,24 @@ def test_pipeline_health_page_names_the_champion(
 
 
 def test_pipeline_health_page_shows_each_steps_last_run_and_the_promotions(
-    dashboard_settings, production: Production
+    dashboard_settings, production: Production, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    # The fixture's run went well: in a copy, its weather warned and its forecast failed.
+    copy = production.copy_to(tmp_path)
+    with duckdb.connect(str(copy)) as con:
+        con.execute(
+            "update production.pipeline_runs set status = 'warning', needs_attention = true,"
+            " message = 'weather gap: 2025-03-30 arome/0025/SP1/00' where is_latest"
+            " and step_name = 'weather'"
+        )
+        con.execute(
+            "update production.pipeline_runs set status = 'failed', needs_attention = true,"
+            " message = 'no champion model' where is_latest and step_name = 'forecast'"
+        )
+    point_at(monkeypatch, duckdb_path=str(copy), dashboard_cache_seconds="0")
     at = open_page("Pipeline health")
     last = read_mart(
-        production.duckdb_path,
-        "select step_name, status, message from production.pipeline_runs where is_latest",
+        copy, "select step_name, status, message from production.pipeline_runs where is_latest"
     )
     shown = metrics(at)
     assert {s: shown[f"Last {s} run"] for s in last["step_name"]} == dict(
@@ -256,7 +268,7 @@ def test_pipeline_health_page_shows_each_steps_last_run_and_the_promotions(
     )
     # A step that warned or failed is spelt out above the tables.
     attention = last[last["status"].isin(["failed", "warning"])]
-    assert not attention.empty  # the fake sources are stale by now: the transform warns
+    assert sorted(attention["step_name"]) == ["forecast", "weather"]
     alerts = [w.value for w in at.warning] + [e.value for e in at.error]
     for step, status, message in attention.values.tolist():
         assert f"Last {step} run {status}: {message}" in alerts
