@@ -43,6 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="build the marts and re-issue the forecast even when no lake partition changed",
     )
+    run.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="rebuild every incremental dbt model from staging (implies --force)",
+    )
 
     backfill = sub.add_parser("backfill", help="rebuild a date range from the lake (or the source)")
     backfill.add_argument("--start", type=_day, required=True)
@@ -112,7 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run":
         from flows.pipeline import run_cli
 
-        return run_cli(as_of=args.as_of, steps=args.steps, force=args.force)
+        return run_cli(
+            as_of=args.as_of, steps=args.steps, force=args.force, full_refresh=args.full_refresh
+        )
     if args.command == "backfill":
         from flows.pipeline import backfill_cli
 
