@@ -111,8 +111,10 @@ def main(argv: list[str] | None = None) -> int:
         serve_docs(settings)
         return 0
     if args.command != "decode-grib":
+        from flows.ephemeral import start_tied_server
         from flows.runs import configure_logging
 
+        start_tied_server()  # a temporary Prefect server never outlives this process
         configure_logging(console=True)
     if args.command == "run":
         from flows.pipeline import run_cli

@@ -26,6 +26,7 @@ from flows.odre.schemas import Dataset, get_dataset
 from flows.runlog import RECORD, flow_state
 from flows.runs import run_name
 from flows.settings import Settings, get_settings
+from flows.sources import lake_sources
 from flows.staging import DETERMINISTIC, LakeSource, fingerprint, lake_days
 from flows.warehouse import Warehouse
 
@@ -153,13 +154,17 @@ def quarantine(
 # --- expected days ----------------------------------------------------------------------------
 
 
+def odre_source(dataset: Dataset) -> LakeSource:
+    """The staging source of an ODRÉ dataset's day objects."""
+    return next(s for s in lake_sources() if s.prefix == dataset.lake_prefix())
+
+
 def expected_days(lake: Lake, dataset: Dataset, settings: Settings, as_of: date) -> list[date]:
     """The days a dataset's lake prefix should hold: history start (or, for the recent-only
     real-time dataset, its first lake day) to its latest lake day."""
-    from flows.odre.ingest import history_start, lake_sources
+    from flows.odre.ingest import history_start
 
-    source = next(s for s in lake_sources() if s.prefix == dataset.lake_prefix())
-    present = sorted(lake_days(lake, source))
+    present = sorted(lake_days(lake, odre_source(dataset)))
     if not present:
         return []  # a first run: the ingestion fetches the history
     first = present[0] if dataset.history_days_setting else history_start(dataset, settings, as_of)
@@ -180,9 +185,9 @@ def read_lost(lake: Lake, settings: Settings, dataset: Dataset) -> set[date]:
 
 
 def write_lost(lake: Lake, settings: Settings, dataset: Dataset, days: set[date]) -> None:
-    key = lost_key(settings, dataset)
-    if days or lake.exists(key):
-        lake.write_bytes(key, json.dumps(sorted(d.isoformat() for d in days)).encode())
+    lake.write_bytes(
+        lost_key(settings, dataset), json.dumps(sorted(d.isoformat() for d in days)).encode()
+    )
 
 
 def runs_of(days: list[date]) -> list[tuple[date, date]]:
@@ -220,31 +225,29 @@ def audit_dataset(
 ) -> SourceAudit:
     """Expected days against the lake for one ODRÉ dataset; the missing ones re-fetched."""
     audit = SourceAudit(dataset.id, quarantined=quarantined)
-    from flows.odre.ingest import lake_sources
-
     # A quarantined day is expected even at the ends of the range (its object just left).
     expected = sorted(set(expected_days(lake, dataset, settings, as_of)) | set(quarantined))
     audit.expected_days = len(expected)
 
-    source = next(s for s in lake_sources() if s.prefix == dataset.lake_prefix())
-    present = set(lake_days(lake, source))
-    known_lost = read_lost(lake, settings, dataset)
+    present = set(lake_days(lake, odre_source(dataset)))
+    recorded = read_lost(lake, settings, dataset)
+    known_lost = set(recorded)
     audit.missing = sorted(set(expected) - present)
     todo = [d for d in audit.missing if d not in known_lost]
-    batch, audit.pending = (
-        todo[: settings.lake_audit_refetch_days],
-        todo[settings.lake_audit_refetch_days :],
-    )
+    limit = settings.lake_audit_refetch_days
+    batch, audit.pending = todo[:limit], todo[limit:]
     if batch:
         try:
             audit.refetched, lost_now, audit.error = refetch(lake, settings, dataset, batch, as_of)
         except SourceUnreachable as exc:
             lost_now, audit.error = [], f"re-fetch not possible: {exc}"
-            audit.pending = sorted(batch + audit.pending)
         known_lost |= set(lost_now)
+        # What a failed re-fetch did not reach is still missing: the next run asks again.
+        audit.pending = sorted(set(batch) - set(audit.refetched) - known_lost) + audit.pending
     # A lost day back in the lake (a backfill found it) is no longer lost.
     known_lost -= present | set(audit.refetched)
-    write_lost(lake, settings, dataset, known_lost)
+    if known_lost != recorded:
+        write_lost(lake, settings, dataset, known_lost)
     audit.lost = sorted(d for d in known_lost if d in set(expected))
     return audit
 
@@ -258,8 +261,6 @@ def audit_dataset(
 def audit_lake(as_of: date | None = None) -> LakeAudit:
     """Check every source's expected days against the lake: quarantine unreadable objects,
     re-fetch missing days (bounded), report missing, unreadable and lost days."""
-    from flows.pipeline import lake_sources
-
     settings = get_settings()
     lake = open_lake(settings)
     report = LakeAudit(as_of or settings.today())

@@ -37,6 +37,7 @@ from flows.errors import BackfillIncomplete, PipelineFailed, SourceUnreachable
 from flows.lake import DAY, partition_day
 from flows.runs import run_name
 from flows.settings import Settings, get_settings
+from flows.sources import lake_sources
 from flows.staging import (
     LakeSource,
     LoadResult,
@@ -97,15 +98,6 @@ class PipelineSummary:
             detail = o.detail.replace("\n", "<br>").replace("|", "\\|")
             lines.append(f"| {o.step} | {o.status} | {detail} |")
         return "\n".join(lines)
-
-
-def lake_sources() -> list[LakeSource]:
-    """Every lake prefix that loads into a staging table."""
-    from flows.forecast.tables import lake_sources as forecast_sources
-    from flows.meteofrance.tables import lake_sources as weather_sources
-    from flows.odre.ingest import lake_sources as odre_sources
-
-    return [*odre_sources(), *weather_sources(), *forecast_sources(), *runlog.lake_sources()]
 
 
 # Never cached: whether a load has work depends on the lake, not on the arguments.

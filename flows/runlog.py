@@ -235,6 +235,7 @@ def describe(result: Any) -> str:
             return NOTHING_LOADED
         return "\n".join(
             f"{r.table}: {len(r.days)} days, {r.rows} rows ({r.days[0]}..{r.days[-1]})"
+            + (f", {len(r.removed)} emptied (gone from the lake)" if r.removed else "")
             for r in result
             if r.days
         )

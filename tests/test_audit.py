@@ -147,6 +147,7 @@ def test_a_month_the_source_no_longer_has_is_reported_lost_by_day(
     assert "WARNING steps (partial data): audit" in out
     # Staging mirrors the lake: March left it, the other days are all there.
     staged = staged_days(ECO2MIX_CONS_DEF.table.name)
+    assert "31 emptied (gone from the lake)" in out
     assert not set(march) & set(staged)
     assert staged[date(2025, 2, 28)] == staged[date(2025, 4, 1)] == 96
     # Lost is remembered: reported again, not asked for again.
@@ -154,6 +155,38 @@ def test_a_month_the_source_no_longer_has_is_reported_lost_by_day(
     code, out = run(capsys)
     assert code == 0 and line in out
     assert not any(str(march[0]) in str(r.params) for r in odre.requests)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("pipeline_env", ["local"], indirect=True)
+def test_re_fetches_are_bounded_per_run_and_a_failing_source_leaves_days_pending(
+    prefect_server, pipeline_env, monkeypatch, capsys
+) -> None:
+    odre = pipeline_env
+    assert run(capsys)[0] == 0
+    lake = open_lake(get_settings())
+    gone = [date(2025, 3, 1) + timedelta(days=i) for i in range(5)]
+    for day in gone:
+        lake.delete(ECO2MIX_CONS_DEF.partition_key(day))
+    monkeypatch.setenv("AGGREGAT_LAKE_AUDIT_REFETCH_DAYS", "2")
+    get_settings.cache_clear()
+
+    code, out = run(capsys)
+    assert code == 0
+    assert f"2 days missing from the lake, re-fetched from the source: {gone[0]}, {gone[1]}" in out
+    pending = ", ".join(d.isoformat() for d in gone[2:])
+    assert (
+        "lake audit: eco2mix-national-cons-def: 3 days missing, left for the next runs"
+        f" (AGGREGAT_LAKE_AUDIT_REFETCH_DAYS per run): {pending}"
+    ) in out
+    # ODRÉ failing: nothing is declared lost, the days wait for a run that reaches it.
+    odre.add_fault("server_error", dataset=ECO2MIX_CONS_DEF.id, times=None)
+    code, out = run(capsys)
+    assert "re-fetch failed" in out and "days lost (" not in out
+    assert (
+        f"3 days missing, left for the next runs (AGGREGAT_LAKE_AUDIT_REFETCH_DAYS per run): {pending}"
+        in out
+    )
 
 
 def test_runs_of_groups_consecutive_days() -> None:

@@ -92,6 +92,7 @@ def test_the_command_line_passes_force_to_the_pipeline(monkeypatch) -> None:
     from flows import __main__, pipeline
 
     asked: list[dict] = []
+    monkeypatch.setattr("flows.ephemeral.start_tied_server", lambda: None)
     monkeypatch.setattr(pipeline, "run_cli", lambda **kwargs: asked.append(kwargs) or 0)
     assert __main__.main(["run", "--as-of", "2025-03-30", "--force"]) == 0
     assert __main__.main(["run", "--as-of", "2025-03-30"]) == 0
@@ -102,6 +103,7 @@ def test_the_command_line_passes_full_refresh_to_the_dbt_build(monkeypatch) -> N
     from flows import __main__, pipeline
 
     asked: list[dict] = []
+    monkeypatch.setattr("flows.ephemeral.start_tied_server", lambda: None)
     monkeypatch.setattr(pipeline, "run_cli", lambda **kw: asked.append(kw) or 0)
     assert __main__.main(["run", "--as-of", "2025-03-30", "--full-refresh"]) == 0
     assert __main__.main(["run", "--as-of", "2025-03-30"]) == 0
@@ -115,6 +117,24 @@ def test_the_command_line_passes_full_refresh_to_the_dbt_build(monkeypatch) -> N
     )
     pipeline._step_functions(AS_OF, True)["transform"]()
     pipeline._step_functions(AS_OF)["transform"]()
+    assert builds == [True, False]
+
+
+def test_a_load_that_emptied_days_makes_the_build_a_full_refresh(monkeypatch) -> None:
+    # No staging row is left to tell an incremental model that a month lost days.
+    import flows.transform
+    from flows import pipeline
+
+    builds: list[bool] = []
+    monkeypatch.setattr(
+        flows.transform, "transform", lambda **kw: builds.append(kw["full_refresh"])
+    )
+    for removed in ([AS_OF], []):
+        result = LoadResult("odre__x", [AS_OF], 0, removed=removed)
+        monkeypatch.setattr(pipeline, "load_staging", lambda result=result: [result])
+        functions = pipeline._step_functions(AS_OF)
+        functions["load"]()
+        functions["transform"]()
     assert builds == [True, False]
 
 
