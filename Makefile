@@ -13,7 +13,7 @@ export PREFECT_HOME ?= $(CURDIR)/.prefect
 .PHONY: help install run demo test lint format bench backfill backtest setup agent decode-grib dashboard ui docs
 
 help:
-	@echo "make run          run the daily pipeline (ARGS='--as-of YYYY-MM-DD --steps odre,load,... --force')"
+	@echo "make run          run the daily pipeline (ARGS='--as-of YYYY-MM-DD --steps odre,load,... --force --full-refresh')"
 	@echo "make demo         the same, offline, against the fake ODRÉ and Météo-France servers the tests use"
 	@echo "make dashboard    serve the dashboard over the warehouse on http://127.0.0.1:AGGREGAT_DASHBOARD_PORT"
 	@echo "make ui           start the Prefect UI on this project's runs (PREFECT_HOME=$(PREFECT_HOME))"

@@ -741,7 +741,7 @@ MODEL_PROMOTIONS = Mart(
     built_by="the transform step, from the decisions each training publishes to the lake",
 )
 # The steps in the order the daily pipeline runs them, then the flows only run on their own.
-STEP_ORDER = ("odre", "weather", "load", "transform", "forecast", "train", "backfill")
+STEP_ORDER = ("odre", "weather", "audit", "load", "transform", "forecast", "train", "backfill")
 NO_RUNS_HINT = (
     f"Every run records how its steps ended; to record one, {HOW_TO_BUILD}."
     " A run's record reaches this page with the transform step."

@@ -43,6 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="build the marts and re-issue the forecast even when no lake partition changed",
     )
+    run.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="rebuild every incremental dbt model from staging (implies --force)",
+    )
 
     backfill = sub.add_parser("backfill", help="rebuild a date range from the lake (or the source)")
     backfill.add_argument("--start", type=_day, required=True)
@@ -119,8 +124,10 @@ def main(argv: list[str] | None = None) -> int:
         serve_docs(settings)
         return 0
     if args.command != "decode-grib":
+        from flows.ephemeral import start_tied_server
         from flows.runs import configure_logging
 
+        start_tied_server()  # a temporary Prefect server never outlives this process
         configure_logging(console=True)
     try:
         return dispatch(args)
@@ -137,7 +144,9 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "run":
         from flows.pipeline import run_cli
 
-        return run_cli(as_of=args.as_of, steps=args.steps, force=args.force)
+        return run_cli(
+            as_of=args.as_of, steps=args.steps, force=args.force, full_refresh=args.full_refresh
+        )
     if args.command == "backfill":
         from flows.pipeline import backfill_cli
 

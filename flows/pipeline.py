@@ -1,8 +1,11 @@
 """The daily pipeline, the staging load and the backfill: flows that chain the others.
 
     odre ─┐
-          ├─► load ─► transform ─► forecast
+          ├─► audit ─► load ─► transform ─► forecast
  weather ─┘
+
+The audit (flows/audit.py) checks the lake for missing and unreadable days before the load;
+a failed audit does not stop the load.
 
 A step that fails does not stop the steps that do not depend on it; the run ends with a
 summary and fails if any step failed.
@@ -34,6 +37,7 @@ from flows.errors import BackfillIncomplete, PipelineFailed, SourceUnreachable
 from flows.lake import DAY, partition_day
 from flows.runs import run_name
 from flows.settings import Settings, get_settings
+from flows.sources import lake_sources
 from flows.staging import (
     LakeSource,
     LoadResult,
@@ -44,7 +48,7 @@ from flows.staging import (
 )
 from flows.status import BackfillRow, BackfillStatus, StepStatus
 
-STEPS: tuple[str, ...] = ("odre", "weather", "load", "transform", "forecast")
+STEPS: tuple[str, ...] = ("odre", "weather", "audit", "load", "transform", "forecast")
 # A step is skipped when the step it needs failed: the others still run.
 NEEDS: dict[str, str] = {"transform": "load", "forecast": "transform"}
 # The steps that fetch from outside; when none reached its source there is nothing to load.
@@ -94,15 +98,6 @@ class PipelineSummary:
             detail = o.detail.replace("\n", "<br>").replace("|", "\\|")
             lines.append(f"| {o.step} | {o.status} | {detail} |")
         return "\n".join(lines)
-
-
-def lake_sources() -> list[LakeSource]:
-    """Every lake prefix that loads into a staging table."""
-    from flows.forecast.tables import lake_sources as forecast_sources
-    from flows.meteofrance.tables import lake_sources as weather_sources
-    from flows.odre.ingest import lake_sources as odre_sources
-
-    return [*odre_sources(), *weather_sources(), *forecast_sources(), *runlog.lake_sources()]
 
 
 # Never cached: whether a load has work depends on the lake, not on the arguments.
@@ -186,7 +181,7 @@ def refresh_health_marts(settings: Settings) -> list[LoadResult]:
     return loads
 
 
-def _step_functions(as_of: date) -> dict[str, Callable[[], Any]]:
+def _step_functions(as_of: date, full_refresh: bool = False) -> dict[str, Callable[[], Any]]:
     # Imported when run, so one broken part cannot stop the others from importing.
     def odre() -> Any:
         from flows.odre.flow import ingest_odre
@@ -198,10 +193,24 @@ def _step_functions(as_of: date) -> dict[str, Callable[[], Any]]:
 
         return ingest_weather(as_of=as_of)
 
+    loads: list[LoadResult] = []
+
+    def audit() -> Any:
+        from flows.audit import audit_lake
+
+        return audit_lake(as_of=as_of)
+
+    def load() -> Any:
+        results = load_staging()
+        loads.extend(results)
+        return results
+
     def transform() -> Any:
         from flows.transform import transform as dbt_build
 
-        return dbt_build()
+        # Days emptied in staging leave no row to tell an incremental model which months
+        # changed: rebuild them all, so the marts still equal a rebuild.
+        return dbt_build(full_refresh=full_refresh or any(r.removed for r in loads))
 
     def forecast() -> Any:
         from flows.forecast.flow import predict
@@ -217,7 +226,8 @@ def _step_functions(as_of: date) -> dict[str, Callable[[], Any]]:
     return {
         "odre": odre,
         "weather": weather,
-        "load": load_staging,
+        "audit": audit,
+        "load": load,
         "transform": transform,
         "forecast": forecast,
     }
@@ -246,7 +256,7 @@ def run_steps(
     done: dict[str, StepOutcome] = {}
     for step in (s for s in STEPS if s in steps):
         need = done.get(NEEDS.get(step, ""))
-        if step == "load" and summary.reached_no_source:
+        if step in ("audit", "load") and summary.reached_no_source:
             outcome = StepOutcome(step, StepStatus.SKIPPED, "no source reached: nothing new")
         elif step in UNCHANGED_SKIPS and not force and _unchanged(done.get("load")):
             detail = f"{runlog.UNCHANGED} (--force runs it)"
@@ -273,14 +283,18 @@ def _unchanged(load: StepOutcome | None) -> bool:
 
 @flow(name="daily-pipeline", flow_run_name=run_name("daily"))
 def daily_pipeline(
-    as_of: date | None = None, steps: list[str] | None = None, force: bool = False
+    as_of: date | None = None,
+    steps: list[str] | None = None,
+    force: bool = False,
+    full_refresh: bool = False,
 ) -> PipelineSummary:
     """Ingest ODRÉ and weather into the lake, load staging, build the marts, forecast; when
-    no lake partition changed, skip the build and the forecast unless `force`."""
+    no lake partition changed, skip the build and the forecast unless `force`. With
+    `full_refresh`, every incremental model is rebuilt from staging (and `force` holds)."""
     logger = get_run_logger()
     as_of = as_of or get_settings().today()
-    clock = runlog.StepClock(_step_functions(as_of))
-    summary = run_steps(as_of, list(steps or STEPS), clock.functions, force)
+    clock = runlog.StepClock(_step_functions(as_of, full_refresh))
+    summary = run_steps(as_of, list(steps or STEPS), clock.functions, force or full_refresh)
     # A run that reached no source leaves the lake as it found it: its failure is on the
     # console and in Prefect (the failure webhook), not a run record in a lake maybe never made.
     if not summary.reached_no_source and runlog.publish_pipeline(summary, clock):
@@ -505,10 +519,15 @@ def print_production_tables(settings: Settings) -> None:
         print(f"Empty or not built yet: {', '.join(empty)}")
 
 
-def run_cli(as_of: date | None, steps: list[str] | None, force: bool = False) -> int:
+def run_cli(
+    as_of: date | None,
+    steps: list[str] | None,
+    force: bool = False,
+    full_refresh: bool = False,
+) -> int:
     """`python -m flows run`: run the pipeline, print what changed, exit non-zero on failure."""
     try:
-        summary = daily_pipeline(as_of=as_of, steps=steps, force=force)
+        summary = daily_pipeline(as_of=as_of, steps=steps, force=force, full_refresh=full_refresh)
     except PipelineFailed as exc:
         summary = exc.summary
     for o in summary.outcomes:

@@ -48,6 +48,7 @@ MESSAGE_CHARS = 2000
 FLOW_STEPS = {
     "ingest-odre": "odre",
     "ingest-weather": "weather",
+    "audit-lake": "audit",
     "load-staging": "load",
     "transform": "transform",
     "forecast-predict": "forecast",
@@ -81,7 +82,7 @@ RUNS = TableSpec(
         **_DAY,
         "run_id": "Prefect flow run id of the run that wrote the summary.",
         "flow": "Prefect flow of that run (daily-pipeline, or a flow run on its own).",
-        "step": "Step: odre, weather, load, transform, forecast, train or backfill.",
+        "step": "Step: odre, weather, audit, load, transform, forecast, train or backfill.",
         "status": "ok, warning (finished with gaps, stale sources or missing days), failed or"
         " skipped (a step it needs failed).",
         "started_at": "When the step started, UTC (empty when skipped).",
@@ -194,6 +195,7 @@ def warnings_of(result: Any) -> list[str]:
     if _is_load(result) and not data_changes(result):
         found.append(NOTHING_LOADED)
     found += [f"weather gap: {g}" for g in getattr(result, "gaps", None) or []]
+    found += list(getattr(result, "lake_problems", None) or [])
     found += [f"{STALE}{s}" for s in getattr(result, "stale_sources", None) or []]
     if getattr(result, "tests_warned", 0):
         found.append(f"{result.tests_warned} dbt tests warned")
@@ -233,6 +235,7 @@ def describe(result: Any) -> str:
             return NOTHING_LOADED
         return "\n".join(
             f"{r.table}: {len(r.days)} days, {r.rows} rows ({r.days[0]}..{r.days[-1]})"
+            + (f", {len(r.removed)} emptied (gone from the lake)" if r.removed else "")
             for r in result
             if r.days
         )

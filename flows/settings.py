@@ -400,6 +400,22 @@ class Settings(BaseSettings):
     progress: bool | None = Field(
         None, description="Show progress bars; unset means only when attached to a terminal."
     )
+    lake_quarantine_prefix: str = Field(
+        "quarantine",
+        description="Lake prefix an unreadable object is moved under by the lake audit"
+        " (`<prefix>/<UTC time>/<its key>`), never deleted; its day is then re-fetched.",
+    )
+    lake_audit_refetch_days: int = Field(
+        62,
+        ge=1,
+        description="Most missing or quarantined days of one ODRÉ dataset the lake audit"
+        " re-fetches in a run (oldest first); the others wait for the next runs.",
+    )
+    lake_audit_lost_prefix: str = Field(
+        "state/audit/lost",
+        description="Lake prefix of the days the source no longer has (one JSON list per"
+        " dataset): reported as lost by every run's audit, not asked for again.",
+    )
     pipeline_runs_prefix: str = Field(
         "raw/pipeline/runs",
         description="Lake prefix of the run summaries: one Parquet object per run (its steps,"

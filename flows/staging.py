@@ -57,6 +57,8 @@ class LoadResult:
     failed_days: dict[date, str] = field(default_factory=dict)
     # Why the whole source could not be loaded, after its retries.
     error: str | None = None
+    # Days (among `days`) emptied because their lake objects are gone: staging mirrors the lake.
+    removed: list[date] = field(default_factory=list)
 
     def failures(self) -> list[str]:
         """What did not load, one line each."""
@@ -84,6 +86,10 @@ def fingerprint(objects: dict[str, str]) -> str:
     """A stable digest of a set of objects and their versions."""
     text = "\n".join(f"{k}={v}" for k, v in sorted(objects.items()))
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+# What a day emptied because its objects left the lake is recorded as: no objects at all.
+GONE = fingerprint({})
 
 
 def chunks(days: list[date], size: int | None) -> list[list[date]]:
@@ -114,9 +120,12 @@ def load_changed(
     warehouse.ensure_table(dataset, source.spec)
     loaded = warehouse.loaded_fingerprints(dataset, table)
     days = lake_days(lake, source)
+    # A day loaded before whose objects are all gone from the lake (deleted, quarantined) is
+    # emptied in the same swap as the others: staging holds what the lake holds, no more.
+    gone = {day: {} for day, print_ in loaded.items() if print_ != GONE and day not in days}
     todo = {
         day: objs
-        for day, objs in days.items()
+        for day, objs in {**days, **gone}.items()
         if (since is None or day >= since)
         and (loaded.get(day) != fingerprint(objs) or day in (force_days or set()))
     }
@@ -131,11 +140,16 @@ def load_changed(
                 failed[day] = str(exc)
         if not good:
             continue
-        frame = pd.concat(frames, ignore_index=True)
+        frame = pd.concat(frames, ignore_index=True) if frames else empty_frame(source.spec)
         rows += warehouse.replace_partitions(dataset, source.spec, frame, good)
         warehouse.record_loads(dataset, table, {day: fingerprint(todo[day]) for day in good})
     loaded = sorted(set(todo) - set(failed))
-    return LoadResult(table, loaded, rows, failed)
+    return LoadResult(table, loaded, rows, failed, removed=sorted(set(gone) & set(loaded)))
+
+
+def empty_frame(spec: TableSpec) -> pd.DataFrame:
+    """No rows, with the table's columns: what a swap of days that are all gone inserts."""
+    return spec.conform(pd.DataFrame({column: [] for column in spec.columns}))
 
 
 def read_object(lake: Lake, source: LakeSource, key: str, day: date) -> pd.DataFrame:

@@ -215,3 +215,26 @@ def test_a_swap_over_the_limit_is_refused_naming_the_setting(bq_emulator) -> Non
     with pytest.raises(WarehouseError, match="AGGREGAT_BIGQUERY_MAX_PARTITIONS_PER_JOB"):
         wh.replace_partitions(f"staging_{uuid.uuid4().hex[:8]}", SPEC, frame, days)
     assert wh.client.modifying_jobs() == []
+
+
+def test_days_gone_from_the_lake_leave_bigquery_staging_in_one_swap(
+    bq_emulator, tmp_path: Path
+) -> None:
+    lake = LocalLake(tmp_path / "lake")
+    days = write_history(lake, date(2024, 1, 1), 3)
+    wh = recording_warehouse(bq_emulator, max_partitions=100)
+    dataset = f"staging_{uuid.uuid4().hex[:8]}"
+    table = f"`{wh.table_id(dataset, SPEC.name)}`"
+    load_changed(lake, wh, dataset, SOURCE)
+    lake.delete(f"raw/obs/date={days[0]}/part.parquet")
+    write_history(lake, days[1], 1)  # rewritten: its swap and the removal are one job
+    wh.client.jobs.clear()
+    result = load_changed(lake, wh, dataset, SOURCE)
+    assert result.removed == [days[0]] and result.days == days[:2]
+    assert wh.client.modified_partitions(wh.table_id(dataset, SPEC.name)) == [set(days[:2])]
+    assert sorted(set(content(wh, table)["day"])) == days[1:]
+    # Every day removed at once: an empty swap.
+    for day in days:
+        lake.delete(f"raw/obs/date={day}/part.parquet")
+    assert load_changed(lake, wh, dataset, SOURCE).removed == days[1:]
+    assert content(wh, table).empty

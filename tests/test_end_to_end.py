@@ -37,21 +37,26 @@ def sources(settings, monkeypatch):
     get_settings.cache_clear()
 
 
-def snapshot() -> dict[str, pd.DataFrame]:
-    """Every staging and production table, sorted, for comparing two warehouse states."""
+def snapshot(
+    drop: tuple[str, ...] = ("ingested_at", "loaded_at"), development: bool = False
+) -> dict[str, pd.DataFrame]:
+    """Every staging and production table (and the development models if asked), sorted,
+    for comparing two warehouse states; the `drop` columns are left out."""
     from flows.backends import open_warehouse
 
     settings = get_settings()
+    schemas = [settings.staging_dataset, settings.production_dataset]
+    schemas += [settings.development_dataset] if development else []
     wh = open_warehouse(settings)
     tables = wh.query(
         "select table_schema, table_name from information_schema.tables"
-        f" where table_schema in ('{settings.staging_dataset}', '{settings.production_dataset}')"
+        f" where table_schema in ({', '.join(repr(s) for s in schemas)})"
         " and table_name != '_lake_loads'"
     )
     out = {}
     for schema, name in tables.itertuples(index=False):
         frame = wh.query(f'select * from "{schema}"."{name}"')
-        frame = frame.drop(columns=[c for c in frame.columns if c in ("ingested_at", "loaded_at")])
+        frame = frame.drop(columns=[c for c in frame.columns if c in drop])
         out[f"{schema}.{name}"] = frame.sort_values(list(frame.columns)).reset_index(drop=True)
     return out
 
@@ -96,3 +101,33 @@ def test_a_failed_source_fails_the_run_but_not_the_other_steps(
     # The store has only the day's run, not the look-back days: the weather is partial.
     assert "[ failed] odre" in out and "[warning] weather" in out and "[     ok] load" in out
     assert "WARNING steps (partial data): weather" in out and "FAILED steps: odre" in out
+
+
+@pytest.mark.slow
+def test_an_instant_removed_at_the_source_leaves_the_warehouse_equal_to_a_full_refresh(
+    prefect_server, sources, monkeypatch
+) -> None:
+    from flows.pipeline import run_cli
+
+    odre, _ = sources
+    # Real-time data of the last days only: the consolidated dataset alone carries the 20th.
+    monkeypatch.setenv("AGGREGAT_ECO2MIX_TR_HISTORY_DAYS", "3")
+    get_settings.cache_clear()
+    steps = ["odre", "load", "transform"]
+    assert run_cli(as_of=AS_OF, steps=steps) == 0
+    # ODRÉ withdraws one instant of a day inside the consolidated look-back.
+    gone = pd.Timestamp("2025-03-20 12:00", tz="UTC")
+    frame = odre.data["eco2mix-national-cons-def"]
+    odre.data["eco2mix-national-cons-def"] = frame[frame["date_heure"] != gone]
+    assert run_cli(as_of=AS_OF, steps=steps) == 0
+    incremental = snapshot(drop=(), development=True)
+    quarter_hours = incremental["development.int_electricity__quarter_hourly"]
+    assert gone.tz_localize(None) not in set(quarter_hours["measured_at"])
+
+    assert run_cli(as_of=AS_OF, steps=["transform"], full_refresh=True) == 0
+    rebuilt = snapshot(drop=(), development=True)
+    # Only the run records differ: the full refresh is one more run.
+    runs = {f"staging.{RUNS.name}", f"development.stg_{RUNS.name}", "production.pipeline_runs"}
+    assert set(rebuilt) == set(incremental) and len(incremental) > 10
+    for name in sorted(set(rebuilt) - runs):
+        pd.testing.assert_frame_equal(incremental[name], rebuilt[name], obj=name)

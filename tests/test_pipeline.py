@@ -47,10 +47,11 @@ def test_a_failed_step_does_not_stop_independent_steps() -> None:
 def test_dependent_steps_are_skipped_when_their_input_failed() -> None:
     calls, functions = recorder({"load"})
     summary = run_steps(AS_OF, list(STEPS), functions)
-    assert calls == ["odre", "weather", "load"]
+    assert calls == ["odre", "weather", "audit", "load"]
     assert {o.step: o.status for o in summary.outcomes} == {
         "odre": "ok",
         "weather": "ok",
+        "audit": "ok",
         "load": "failed",
         "transform": "skipped",
         "forecast": "skipped",
@@ -69,7 +70,7 @@ def test_a_load_that_changed_nothing_skips_the_build_and_the_forecast_unless_for
         ]
     )
     summary = run_steps(AS_OF, list(STEPS), functions)
-    assert calls == ["odre", "weather", "load"]
+    assert calls == ["odre", "weather", "audit", "load"]
     by_step = {o.step: o for o in summary.outcomes}
     assert by_step["load"].status == "warning"
     assert by_step["load"].detail.splitlines() == [
@@ -84,17 +85,57 @@ def test_a_load_that_changed_nothing_skips_the_build_and_the_forecast_unless_for
     calls.clear()
     forced = run_steps(AS_OF, list(STEPS), functions, force=True)
     assert calls == list(STEPS)
-    assert [o.status for o in forced.outcomes] == ["ok", "ok", "warning", "ok", "ok"]
+    assert [o.status for o in forced.outcomes] == ["ok", "ok", "ok", "warning", "ok", "ok"]
 
 
 def test_the_command_line_passes_force_to_the_pipeline(monkeypatch) -> None:
     from flows import __main__, pipeline
 
     asked: list[dict] = []
+    monkeypatch.setattr("flows.ephemeral.start_tied_server", lambda: None)
     monkeypatch.setattr(pipeline, "run_cli", lambda **kwargs: asked.append(kwargs) or 0)
     assert __main__.main(["run", "--as-of", "2025-03-30", "--force"]) == 0
     assert __main__.main(["run", "--as-of", "2025-03-30"]) == 0
     assert [a["force"] for a in asked] == [True, False]
+
+
+def test_the_command_line_passes_full_refresh_to_the_dbt_build(monkeypatch) -> None:
+    from flows import __main__, pipeline
+
+    asked: list[dict] = []
+    monkeypatch.setattr("flows.ephemeral.start_tied_server", lambda: None)
+    monkeypatch.setattr(pipeline, "run_cli", lambda **kw: asked.append(kw) or 0)
+    assert __main__.main(["run", "--as-of", "2025-03-30", "--full-refresh"]) == 0
+    assert __main__.main(["run", "--as-of", "2025-03-30"]) == 0
+    assert [a["full_refresh"] for a in asked] == [True, False]
+    # The transform step of a full-refresh run asks dbt for it.
+    import flows.transform
+
+    builds: list[bool] = []
+    monkeypatch.setattr(
+        flows.transform, "transform", lambda **kw: builds.append(kw["full_refresh"])
+    )
+    pipeline._step_functions(AS_OF, True)["transform"]()
+    pipeline._step_functions(AS_OF)["transform"]()
+    assert builds == [True, False]
+
+
+def test_a_load_that_emptied_days_makes_the_build_a_full_refresh(monkeypatch) -> None:
+    # No staging row is left to tell an incremental model that a month lost days.
+    import flows.transform
+    from flows import pipeline
+
+    builds: list[bool] = []
+    monkeypatch.setattr(
+        flows.transform, "transform", lambda **kw: builds.append(kw["full_refresh"])
+    )
+    for removed in ([AS_OF], []):
+        result = LoadResult("odre__x", [AS_OF], 0, removed=removed)
+        monkeypatch.setattr(pipeline, "load_staging", lambda result=result: [result])
+        functions = pipeline._step_functions(AS_OF)
+        functions["load"]()
+        functions["transform"]()
+    assert builds == [True, False]
 
 
 def test_odre_backfill_rows_tell_downloaded_archived_missing() -> None:
@@ -166,7 +207,7 @@ def test_load_staging_and_daily_pipeline_under_prefect(
         raise RuntimeError("source down")
 
     steps = {"odre": broken, "load": pipeline.load_staging}
-    monkeypatch.setattr(pipeline, "_step_functions", lambda as_of: steps)
+    monkeypatch.setattr(pipeline, "_step_functions", lambda as_of, *_: steps)
     with pytest.raises(pipeline.PipelineFailed) as exc:
         pipeline.daily_pipeline(as_of=AS_OF, steps=["odre", "load"])
     outcomes = {o.step: o.status for o in exc.value.summary.outcomes}
@@ -186,7 +227,7 @@ def test_a_step_with_partial_data_is_a_warning_in_the_summary_and_the_prefect_st
 
     gaps = SimpleNamespace(gaps=["arome/0025/SP1/00 07H12H: failed"], describe=lambda: "1 run")
     steps = {"odre": lambda: "fetched", "weather": lambda: gaps}
-    monkeypatch.setattr(pipeline, "_step_functions", lambda as_of: steps)
+    monkeypatch.setattr(pipeline, "_step_functions", lambda as_of, *_: steps)
     state = api_state(pipeline.daily_pipeline(AS_OF, ["odre", "weather"], return_state=True))
     assert (state.type.value, state.name) == ("COMPLETED", "Warning")
     assert state.message == "weather: weather gap: arome/0025/SP1/00 07H12H: failed"
@@ -380,7 +421,7 @@ def test_a_run_that_reaches_no_source_stops_there_and_writes_nothing(
     assert "127.0.0.1:9 is unreachable (connection refused)" in by_step["odre"][1]
     assert "AGGREGAT_ODRE_BASE_URL" in by_step["odre"][1]
     assert "meteofrance.invalid is unreachable (no such host)" in by_step["weather"][1]
-    assert by_step["load"] == ("skipped", "no source reached: nothing new")
+    assert by_step["audit"] == by_step["load"] == ("skipped", "no source reached: nothing new")
     assert by_step["transform"] == ("skipped", "load skipped")
     assert by_step["forecast"] == ("skipped", "transform skipped")
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # no lake, no warehouse

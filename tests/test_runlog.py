@@ -140,7 +140,7 @@ def test_a_pipeline_run_surfaces_in_the_pipeline_runs_mart(prefect_server, setti
         return dbt_build(select=runlog.HEALTH_MODELS, freshness=False)
 
     steps = {"odre": odre, "load": pipeline.load_staging, "transform": transform}
-    monkeypatch.setattr(pipeline, "_step_functions", lambda as_of: steps)
+    monkeypatch.setattr(pipeline, "_step_functions", lambda as_of, *_: steps)
     monkeypatch.setattr(pipeline, "lake_sources", lambda: runlog.lake_sources())
     # Forced: run records alone are no change that would otherwise make dbt build.
     with pytest.raises(pipeline.PipelineFailed) as failed:

@@ -53,7 +53,7 @@ def test_flow_runs_carry_their_names_and_the_project_logs(prefect_server, monkey
         logging.getLogger("flows.forecast.backtest").info("backtest block 3 of 10")
         return "done"
 
-    monkeypatch.setattr(pipeline, "_step_functions", lambda as_of: {"odre": step})
+    monkeypatch.setattr(pipeline, "_step_functions", lambda as_of, *_: {"odre": step})
     daily = pipeline.daily_pipeline(as_of=date(2025, 3, 31), steps=["odre"], return_state=True)
 
     @flow(flow_run_name=run_name("backfill"))

@@ -212,3 +212,37 @@ def test_deterministic_load_errors_are_not_retried() -> None:
     assert not retried(LakeObjectError("lake object x cannot be loaded"))
     assert not retried(WarehouseError("table t: frame lacks columns ['v']"))
     assert retried(OSError("connection reset")) and retried(LakeError("not found"))
+
+
+def test_a_day_gone_from_the_lake_leaves_staging_in_the_same_swap_as_the_others(
+    parts, monkeypatch
+) -> None:
+    lake, wh = parts
+    put(lake, "2024-01-01T00Z", [1])
+    put(lake, "2024-01-02T00Z", [2])
+    load_changed(lake, wh, "staging", SOURCE)
+    lake.delete("curated/obs/run=2024-01-01T00Z/features.parquet")
+    put(lake, "2024-01-02T00Z", [20])
+    swaps: list[list[date]] = []
+    swap = wh._swap_partitions
+    monkeypatch.setattr(wh, "_swap_partitions", lambda *a: swaps.append(sorted(a[-1])) or swap(*a))
+    result = load_changed(lake, wh, "staging", SOURCE)
+    assert result.removed == [date(2024, 1, 1)]
+    assert result.days == [date(2024, 1, 1), date(2024, 1, 2)]
+    assert swaps == [[date(2024, 1, 1), date(2024, 1, 2)]]  # one transaction for both
+    assert table(wh)["v"].tolist() == [20]
+    # Recorded as gone: the next load has nothing to do, and the day comes back when the lake has it.
+    assert load_changed(lake, wh, "staging", SOURCE).days == []
+    put(lake, "2024-01-01T00Z", [10])
+    again = load_changed(lake, wh, "staging", SOURCE)
+    assert again.days == [date(2024, 1, 1)] and again.removed == []
+    assert table(wh)["v"].tolist() == [10, 20]
+
+
+def test_a_source_whose_every_day_is_gone_is_emptied(parts) -> None:
+    lake, wh = parts
+    put(lake, "2024-01-01T00Z", [1])
+    load_changed(lake, wh, "staging", SOURCE)
+    lake.delete("curated/obs/run=2024-01-01T00Z/features.parquet")
+    assert load_changed(lake, wh, "staging", SOURCE).removed == [date(2024, 1, 1)]
+    assert table(wh).empty

@@ -1,9 +1,10 @@
 {#
   Incremental builds by whole UTC months. An incremental model rebuilds every month in which
   an upstream row was (re)loaded since the model's own watermark (minus a safety margin of
-  var('incremental_margin_days') for loads that land out of order), and replaces those rows:
-  delete+insert on the row key on DuckDB; on BigQuery the same batches are whole monthly
-  partitions, so insert_overwrite replaces exactly them. The months are found when the model
+  var('incremental_margin_days') for loads that land out of order), and replaces those months
+  whole: on DuckDB with `replace_months` below, on BigQuery the same batches are whole
+  monthly partitions, so insert_overwrite replaces exactly them (a row that left the source
+  leaves the model too, as in a rebuild). The months are found when the model
   runs (run_query) and written into the SQL as constants, so BigQuery can prune partitions.
 #}
 
@@ -74,7 +75,7 @@
 {%- endmacro %}
 
 {% macro default__monthly_incremental_strategy() -%}
-    {{ return('delete+insert') }}
+    {{ return('replace_months') }}
 {%- endmacro %}
 
 
@@ -89,4 +90,23 @@
 
 {% macro duckdb__timestamp_minus_days(timestamp, days) -%}
     ({{ timestamp }} - interval ({{ days }}) day)
+{%- endmacro %}
+
+
+{#
+  The month-batched models' strategy on DuckDB: every UTC month present in the new batch is
+  replaced whole (deleted, then inserted), as BigQuery's insert_overwrite replaces monthly
+  partitions. A row-key delete+insert would keep rows the source has since removed.
+  `unique_key` names the model's UTC time column.
+#}
+{% macro get_incremental_replace_months_sql(arg_dict) -%}
+    {%- set target = arg_dict['target_relation'] -%}
+    {%- set batch = arg_dict['temp_relation'] -%}
+    {%- set columns = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
+    {%- set month = 'cast(' ~ dbt.date_trunc('month', arg_dict['unique_key']) ~ ' as date)' -%}
+    delete from {{ target }}
+    where {{ month }} in (select distinct {{ month }} from {{ batch }});
+
+    insert into {{ target }} ({{ columns }})
+    select {{ columns }} from {{ batch }}
 {%- endmacro %}

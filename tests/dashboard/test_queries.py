@@ -177,8 +177,15 @@ def test_last_runs_are_the_latest_summary_of_each_step(
     reader: queries.MartReader, production: Production
 ) -> None:
     last = queries.last_runs(reader)
-    # The daily run did the five steps, in pipeline order, and its summary reached the mart.
-    assert last["step_name"].tolist() == ["odre", "weather", "load", "transform", "forecast"]
+    # The daily run did the six steps, in pipeline order, and its summary reached the mart.
+    assert last["step_name"].tolist() == [
+        "odre",
+        "weather",
+        "audit",
+        "load",
+        "transform",
+        "forecast",
+    ]
     assert set(last["flow_name"]) == {"daily-pipeline"} and last["run_id"].nunique() == 1
     lake = _lake_runs(production)
     daily = lake[lake["run_id"] == last["run_id"].iloc[0]].set_index("step")

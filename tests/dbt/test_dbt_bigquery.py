@@ -257,6 +257,58 @@ def test_incremental_revision_matches(builds: dict) -> None:
     compare_marts(builds)
 
 
+REMOVED_INGESTED = pd.Timestamp("2024-12-02 00:00:00")
+# The models rebuilt by month, and their row key.
+INCREMENTAL = {"int_electricity__quarter_hourly": "measured_at", "energy_mix_hourly": "hour_utc"}
+
+
+def warehouse_state(builds: dict, engine: str) -> dict[str, pd.DataFrame]:
+    """The incremental models and the production marts of one engine, whole, sorted."""
+    settings, warehouse = (
+        (builds["local"], builds["duck"])
+        if engine == "duck"
+        else (builds["emulator"], builds["bq"])
+    )
+    keys = {**MART_KEYS, **INCREMENTAL}
+    state = {}
+    for name, key in keys.items():
+        dataset = (
+            settings.development_dataset if name.startswith("int_") else settings.production_dataset
+        )
+        table = (
+            f"{dataset}.{name}" if engine == "duck" else f"`{warehouse.table_id(dataset, name)}`"
+        )
+        frame = warehouse.query(f"select * from {table}")
+        state[name] = frame.sort_values(key if isinstance(key, list) else [key]).reset_index(
+            drop=True
+        )
+    return state
+
+
+def test_an_instant_removed_upstream_leaves_the_marts_equal_to_a_full_refresh(builds: dict) -> None:
+    # The source withdraws 2024-03-30 12:00 UTC (definitive, no real-time row that instant):
+    # its day is reloaded without it and the marts are built incrementally, on both engines.
+    cons = builds["inputs"]["cons"]
+    gone = pd.Timestamp("2024-03-30 12:00")
+    day = cons[(cons["day"] == date(2024, 3, 30)) & (cons["date_heure"] != gone)].copy()
+    day["ingested_at"] = REMOVED_INGESTED
+    stage(builds["duck"], builds["local"].staging_dataset, ECO2MIX_CONS_DEF, day)
+    stage(builds["bq"], builds["emulator"].staging_dataset, ECO2MIX_CONS_DEF, day)
+    for settings in (builds["local"], builds["emulator"]):
+        assert run_dbt_build(settings, select=OUR_MARTS).ok
+    incremental = {engine: warehouse_state(builds, engine) for engine in ("duck", "bq")}
+    for engine, state in incremental.items():
+        instants = set(pd.to_datetime(state["int_electricity__quarter_hourly"]["measured_at"]))
+        assert gone not in instants, f"{engine} kept the withdrawn instant"
+    for settings in (builds["local"], builds["emulator"]):
+        assert run_dbt_build(settings, select=OUR_MARTS, full_refresh=True).ok
+    for engine, state in incremental.items():
+        rebuilt = warehouse_state(builds, engine)
+        for name, frame in state.items():
+            pd.testing.assert_frame_equal(frame, rebuilt[name], obj=f"{engine} {name}")
+    compare_marts(builds)
+
+
 def render_target(target: str):
     """The credentials dbt renders from dbt/profiles.yml for a target (no connection made)."""
     from argparse import Namespace
