@@ -95,3 +95,49 @@ def test_a_failed_source_fails_the_run_but_not_the_other_steps(
     out = capsys.readouterr().out
     assert "[ failed] odre" in out and "[     ok] weather" in out and "[     ok] load" in out
     assert "FAILED steps: odre" in out
+
+
+@pytest.mark.slow
+def test_a_renamed_source_field_fails_the_run_and_publishes_nothing_wrong(
+    prefect_server, sources, capsys
+) -> None:
+    """`nucleaire` renamed in the export once gave exit 0 and nuclear_gwh null on every day."""
+    from flows.backends import open_warehouse
+    from flows.pipeline import run_cli
+
+    odre, _ = sources
+    steps = ["odre", "load", "transform"]
+    assert run_cli(as_of=AS_OF, steps=steps) == 0
+    capsys.readouterr()
+
+    def nuclear() -> pd.Series:
+        wh = open_warehouse(get_settings(), read_only=True)
+        try:
+            return wh.query("select nuclear_gwh from production.daily_merged")["nuclear_gwh"]
+        finally:
+            wh.close()
+
+    published = nuclear()
+    assert published.notna().all()
+    odre.add_fault("rename_column", column="nucleaire", new_name="nucleaire_mw", times=None)
+    assert run_cli(as_of=AS_OF, steps=steps) == 1
+    out = capsys.readouterr().out
+    assert "[ failed] odre" in out and "FAILED steps: odre" in out
+    missing = "required fields missing from the export: nucleaire (the source renamed"
+    # The real-time dataset's 48-hour look-back; the consolidated one's window with rows.
+    assert f"ODRÉ eco2mix-national-tr window [2025-03-30, 2025-04-01): {missing}" in out
+    assert f"ODRÉ eco2mix-national-cons-def window [2025-03-01, 2025-04-01): {missing}" in out
+    pd.testing.assert_series_equal(nuclear(), published)  # nothing wrong published
+
+    # A field the contract lets the source drop: the run goes on, and says so.
+    odre.faults.clear()
+    odre.add_fault(
+        "missing_column", dataset="eco2mix-national-tr", column="stockage_batterie", times=None
+    )
+    assert run_cli(as_of=AS_OF, steps=steps) == 0
+    out = capsys.readouterr().out
+    assert "[warning] odre" in out and "WARNING steps (partial data): odre" in out
+    assert (
+        "ODRÉ eco2mix-national-tr window [2025-03-30, 2025-04-01): optional field"
+        " stockage_batterie absent from the export, staged as null" in out
+    )

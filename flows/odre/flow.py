@@ -29,6 +29,7 @@ from flows.odre.ingest import (
 )
 from flows.odre.parse import Parsed, parse_export
 from flows.odre.schemas import Dataset, get_dataset
+from flows import runlog
 from flows.runlog import RECORD
 from flows.runs import run_name
 from flows.settings import Settings, get_settings
@@ -125,7 +126,7 @@ def ingest_odre(
     datasets: list[str] | None = None,
     start: date | None = None,
     end: date | None = None,
-) -> IngestSummary:
+) -> IngestSummary:  # or a Warning state holding it
     """Ingest ODRÉ datasets into the lake: look-back windows, or `start`..`end` inclusive."""
     settings = get_settings()
     lake = open_lake(settings)
@@ -142,4 +143,4 @@ def ingest_odre(
     publish(summary)
     if summary.errors:
         raise OdreError("; ".join(summary.errors.values()))
-    return summary
+    return runlog.flow_state(summary)

@@ -39,6 +39,7 @@ class WindowResult:
     days_unchanged: list[date]
     landing_key: str
     warnings: list[str] = field(default_factory=list)
+    drift: list[str] = field(default_factory=list)  # the schema-contract warnings
 
 
 @dataclass
@@ -65,6 +66,23 @@ class DatasetSummary:
     def empty_windows(self) -> list[Window]:
         return [w.window for w in self.windows if w.rows_fetched == 0]
 
+    @property
+    def warnings(self) -> list[str]:
+        """Each schema-contract warning once, with the windows whose answer raised it."""
+        seen: dict[str, list[Window]] = {}
+        for w in self.windows:
+            for text in w.drift:
+                seen.setdefault(text, []).append(w.window)
+        return [
+            f"ODRÉ {self.dataset} {_windows(windows)}: {text}" for text, windows in seen.items()
+        ]
+
+
+def _windows(windows: list[Window]) -> str:
+    if len(windows) == 1:
+        return f"window {windows[0]}"
+    return f"{len(windows)} windows [{windows[0].start}, {windows[-1].end})"
+
 
 @dataclass
 class IngestSummary:
@@ -80,6 +98,11 @@ class IngestSummary:
     @property
     def rows_fetched(self) -> int:
         return sum(d.rows_fetched for d in self.datasets)
+
+    @property
+    def warnings(self) -> list[str]:
+        """What the answers changed in the datasets' schemas: the step ends in `warning`."""
+        return [w for d in self.datasets for w in d.warnings]
 
     def describe(self) -> str:
         """One line per dataset, for run summaries."""
@@ -233,6 +256,7 @@ def window_result(
         days_unchanged=unchanged,
         landing_key=landing_key(dataset, window),
         warnings=parsed.warnings,
+        drift=parsed.drift,
     )
 
 
