@@ -14,6 +14,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from tqdm import tqdm
 
+from flows import runlog
 from flows.backends import open_lake
 from flows.errors import OdreError, SourceUnreachable
 from flows.lake import Lake
@@ -29,7 +30,6 @@ from flows.odre.ingest import (
 )
 from flows.odre.parse import Parsed, parse_export
 from flows.odre.schemas import Dataset, get_dataset
-from flows import runlog
 from flows.runlog import RECORD
 from flows.runs import run_name
 from flows.settings import Settings, get_settings

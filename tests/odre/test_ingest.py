@@ -173,7 +173,10 @@ def test_empty_answer_keeps_partitions_and_is_reported(
     [
         ({"kind": "truncated", "times": None}, "2 attempts; last: truncated Parquet body"),
         ({"kind": "not_parquet"}, "body is not Parquet"),
-        ({"kind": "missing_column", "column": "tmoy"}, "required fields missing from the export: tmoy"),
+        (
+            {"kind": "missing_column", "column": "tmoy"},
+            "required fields missing from the export: tmoy",
+        ),
         ({"kind": "server_error", "times": None}, "gave up after 3 attempts; last: HTTP 500"),
     ],
 )
