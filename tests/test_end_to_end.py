@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -140,4 +141,52 @@ def test_a_renamed_source_field_fails_the_run_and_publishes_nothing_wrong(
     assert (
         "ODRÉ eco2mix-national-tr window [2025-03-30, 2025-04-01): optional field"
         " stockage_batterie absent from the export, staged as null" in out
+    )
+
+
+@pytest.mark.slow
+def test_a_day_of_bad_values_is_quarantined_then_re_fetched_until_it_heals(
+    prefect_server, sources, monkeypatch, capsys
+) -> None:
+    """x100 consumption on one day once failed a test naming no day, blocked the marts, and
+    never healed: the day lay outside the look-back of every later run."""
+    from flows.backends import open_warehouse
+    from flows.pipeline import run_cli
+
+    odre, _ = sources
+    monkeypatch.setenv("AGGREGAT_CONSOLIDATED_LOOKBACK_DAYS", "3")
+    get_settings.cache_clear()
+    originals = {k: frame.copy() for k, frame in odre.data.items()}
+    for dataset in ("eco2mix-national-tr", "eco2mix-national-cons-def"):
+        frame = odre.data[dataset]
+        local = frame["date_heure"].dt.tz_convert("Europe/Paris").dt.date
+        frame.loc[local == date(2025, 3, 10), "consommation"] *= 100
+
+    def consumption() -> pd.Series:
+        wh = open_warehouse(get_settings(), read_only=True)
+        try:
+            daily = wh.query("select date, consumption_gwh from production.daily_merged")
+        finally:
+            wh.close()
+        return daily.set_index(pd.to_datetime(daily["date"]).dt.date)["consumption_gwh"]
+
+    steps = ["odre", "load", "transform"]
+    assert run_cli(as_of=AS_OF, steps=steps) == 0  # the other days publish
+    out = capsys.readouterr().out
+    assert "[warning] transform" in out
+    assert (
+        "quarantined, kept out of the production marts until the source corrects it:"
+        " 2025-03-10 consumption_mw (range: 48 instants," in out
+    )
+    published = consumption()
+    assert np.isnan(published[date(2025, 3, 10)])
+    assert published[[date(2025, 3, 9), date(2025, 3, 11)]].notna().all()
+
+    # The source corrects the day, now far outside the consolidated look-back (3 days).
+    odre.data.update(originals)
+    assert run_cli(as_of=AS_OF, steps=steps) == 0
+    out = capsys.readouterr().out
+    assert "quarantined" not in out
+    assert consumption()[date(2025, 3, 10)] == pytest.approx(
+        published[[date(2025, 3, 9), date(2025, 3, 11)]].mean(), rel=0.2
     )

@@ -23,7 +23,7 @@ from flows.errors import LakeError
 from flows.lake import DAY, Lake
 from flows.odre.client import OdreClient, Window
 from flows.odre.parse import Parsed, day_partitions, partition_bytes, stored_digest
-from flows.odre.schemas import DATASETS, Dataset
+from flows.odre.schemas import DATASETS, ECO2MIX_CONS_DEF, ECO2MIX_TR, Dataset
 from flows.settings import Settings
 from flows.staging import LakeSource
 
@@ -140,6 +140,11 @@ class IngestSummary:
         return "\n".join(lines)
 
 
+# The datasets whose days int_electricity__quality checks (dbt): their quarantined days are
+# re-fetched until they pass.
+QUALITY_CHECKED = (ECO2MIX_TR.id, ECO2MIX_CONS_DEF.id)
+
+
 # --- planning -------------------------------------------------------------------------------
 
 
@@ -197,6 +202,27 @@ def plan_windows(
     if begin >= stop:
         return []
     return Window(begin, stop).chunks(settings.odre_chunk_days)
+
+
+def quarantine_windows(
+    dataset: Dataset, quarantined: list[date], planned: list[Window]
+) -> list[Window]:
+    """Windows re-fetching the UTC days of quarantined local days that the plan leaves out.
+
+    A day failing a quality rule is kept out of the marts; re-reading it on every run, look-back
+    or not, lets the source's correction reach them. A local day spans two UTC days.
+    """
+    if dataset.id not in QUALITY_CHECKED:
+        return []
+    covered = {d for w in planned for d in w.days()}
+    days = sorted({d - timedelta(days=k) for d in quarantined for k in (0, 1)} - covered)
+    windows: list[Window] = []
+    for day in days:
+        if windows and windows[-1].end == day:
+            windows[-1] = Window(windows[-1].start, day + timedelta(days=1))
+        else:
+            windows.append(Window(day, day + timedelta(days=1)))
+    return windows
 
 
 # --- one window -----------------------------------------------------------------------------

@@ -108,7 +108,8 @@ def _quarter_hours(start_local: str, end_local: str) -> pd.DatetimeIndex:
 def _electricity(stamps: pd.DatetimeIndex, rng: np.random.Generator, nature: str) -> pd.DataFrame:
     n = len(stamps)
     frame = pd.DataFrame({"date_heure": stamps, "perimetre": "France", "nature": nature})
-    frame["consommation"] = rng.integers(40_000, 80_000, n).astype(float)
+    # Noisy but plausible: no quarter-hour jumps 15 GW from both neighbours (a quality rule).
+    frame["consommation"] = rng.integers(55_000, 62_000, n).astype(float)
     frame["prevision_j1"] = frame["consommation"] + rng.integers(-3_000, 3_000, n)
     frame["prevision_j"] = frame["consommation"] + rng.integers(-1_000, 1_000, n)
     for column in SOURCES:
@@ -623,6 +624,64 @@ def test_a_failing_dbt_test_names_the_node(tmp_path: Path, artifacts: Path) -> N
     assert "fail" in message
     assert any("tmean_c" in node for node in caught.value.failed_nodes)
     assert caught.value.summary is not None and caught.value.summary.tests_failed == 1
+
+
+def _local_day(frame: pd.DataFrame) -> pd.Series:
+    return frame["date_heure"].dt.tz_localize("UTC").dt.tz_convert(PARIS).dt.date
+
+
+@pytest.mark.parametrize(
+    ("factor", "rule"), [(-1.0, "range"), (100.0, "range"), (None, "flat_line")]
+)
+def test_a_day_of_implausible_values_is_quarantined_and_heals_once_corrected(
+    tmp_path: Path, artifacts: Path, factor: float, rule: str
+) -> None:
+    """Negative or x100 consumption on one day failed a test with '2 failing rows', named no
+    day and blocked every mart; now that day alone stays out, named, until it is corrected.
+    A frozen meter (one value all day) is caught the same way."""
+    settings = _settings(tmp_path, artifacts)
+    warehouse = DuckDBWarehouse(settings.duckdb_path)
+    _all_tables(warehouse)
+    rng = np.random.default_rng(3)
+    good = _electricity(_quarter_hours("2024-10-26", "2024-10-29"), rng, "Données temps réel")
+    bad = good.copy()
+    bad_day = _local_day(bad) == date(2024, 10, 27)
+    if factor is None:  # a frozen meter
+        bad.loc[bad_day, "consommation"] = 58_000.0
+    else:
+        bad.loc[bad_day, "consommation"] *= factor
+    _stage(warehouse, ECO2MIX_TR, bad)
+    summary = run_dbt_build(settings, select=OUR_MARTS)
+    assert summary.ok and summary.tests_warned >= 1
+    assert {str(q).split(" (")[0] for q in summary.quarantine} == {"2024-10-27 consumption_mw"}
+    ranged = [q for q in summary.quarantine if q.rule == rule]
+    assert len(ranged) == 1 and ranged[0].instants == 100  # the 25-hour day's every instant
+    assert (
+        "quarantined, kept out of the production marts until the source corrects it:"
+        f" 2024-10-27 consumption_mw ({rule}: 100 instants," in summary.describe()
+    )
+    log = Path(summary.log_file).read_text()
+    assert f"data quality: 2024-10-27 consumption_mw quarantined ({rule}: 100 instants" in log
+    daily = _mart(warehouse, "daily_merged", "date").set_index("date")
+    # (no gas or temperature here: the day has no row at all)
+    assert list(daily.index) == [date(2024, 10, 26), date(2024, 10, 28)]
+    assert daily["consumption_gwh"].notna().all()
+    hourly = _mart(warehouse, "energy_mix_hourly", "hour_utc")
+    assert date(2024, 10, 27) not in set(hourly["date_local"])
+    assert len(hourly) == 48
+
+    # The source corrects the day; its rows load again (a later ingestion) and it heals.
+    fixed = good[_local_day(good) == date(2024, 10, 27)].copy()
+    fixed["ingested_at"] = INGESTED + pd.Timedelta(days=1)
+    whole_days = good[good["day"].isin(set(fixed["day"]))].copy()
+    whole_days["ingested_at"] = INGESTED + pd.Timedelta(days=1)
+    _stage(warehouse, ECO2MIX_TR, whole_days)
+    healed = run_dbt_build(settings, select=OUR_MARTS)
+    assert healed.ok and healed.quarantine == [] and "quarantined" not in healed.describe()
+    daily = _mart(warehouse, "daily_merged", "date").set_index("date")
+    assert daily.loc[date(2024, 10, 27), "is_consumption_complete"]
+    assert daily.loc[date(2024, 10, 27), "day_hours"] == 25
+    assert len(_mart(warehouse, "energy_mix_hourly", "hour_utc")) == 73
 
 
 def _sample_frames(samples: Path) -> list[tuple[Dataset, pd.DataFrame]]:
