@@ -38,7 +38,7 @@ INGESTED = pd.Timestamp("2024-11-01 00:00:00")
 SPRING_INGESTED = pd.Timestamp("2024-04-10 00:00:00")
 REVISED_INGESTED = pd.Timestamp("2024-12-01 00:00:00")
 # The ODRÉ marts and everything they are built from (other parts' models left out).
-OUR_MARTS = "+daily_merged +energy_mix_hourly +gas_storage_daily"
+OUR_MARTS = "+daily_merged +energy_mix_hourly +gas_storage_daily +data_quality_quarantine"
 # The eCO2mix measures the synthetic rows fill, source name -> mart column stem.
 SOURCES = {
     "nucleaire": "nuclear",
@@ -351,6 +351,28 @@ def test_the_build_ran_the_unit_tests_of_our_models(synthetic: dict) -> None:
     assert units == dict.fromkeys(UNIT_TESTS, "pass")
 
 
+def test_optional_source_fields_absent_of_late_warn_by_column(synthetic: dict) -> None:
+    """The synthetic rows lack the fields ODRÉ added late (declared optional, so an export
+    without them loads): on the newest days their hourly columns have no value, and the
+    tests for unexpected nulls warn, one per column, without failing the build."""
+    import json
+
+    target = synthetic["settings"].dbt_artifacts_dir / "target"
+    results = json.loads((target / "run_results.json").read_text())["results"]
+    nodes = json.loads((target / "manifest.json").read_text())["nodes"]
+    warned = {
+        nodes[r["unique_id"]]["column_name"]: r["status"]
+        for r in results
+        if nodes.get(r["unique_id"], {}).get("test_metadata", {}).get("name")
+        == "reported_each_recent_day"
+    }
+    assert warned == dict.fromkeys(
+        ["wind_onshore_mw", "wind_offshore_mw", "battery_charging_mw", "battery_discharging_mw"],
+        "warn",
+    )
+    assert synthetic["summary"].ok
+
+
 def test_marts_are_in_production_and_the_rest_in_development(synthetic: dict) -> None:
     tables = synthetic["warehouse"].query(
         "select table_schema, table_name from information_schema.tables"
@@ -553,7 +575,7 @@ def test_every_column_of_our_models_is_described(synthetic: dict) -> None:
         assert node["description"].strip(), node["name"]
         assert built and built <= described, (node["name"], sorted(built - described))
         checked += 1
-    assert checked == 13
+    assert checked == 15
 
 
 def test_region_lists_agree() -> None:

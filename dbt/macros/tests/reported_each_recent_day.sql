@@ -30,5 +30,5 @@ from per_day
 cross join latest
 where
     per_day.values_reported = 0
-    and per_day.reported_day > {{ dbt.dateadd('day', -days, 'latest.last_day') }}
+    and per_day.reported_day > cast({{ dbt.dateadd('day', -days, 'latest.last_day') }} as date)
 {% endtest %}
