@@ -351,8 +351,8 @@ def test_the_build_ran_the_unit_tests_of_our_models(synthetic: dict) -> None:
     assert units == dict.fromkeys(UNIT_TESTS, "pass")
 
 
-def test_optional_source_fields_absent_of_late_warn_by_column(synthetic: dict) -> None:
-    """The synthetic rows lack the fields ODRÉ added late (declared optional, so an export
+def test_optional_source_fields_left_null_warn_by_column(synthetic: dict) -> None:
+    """The synthetic rows lack the fields ODRÉ added late (declared optional: an export
     without them loads): on the newest days their hourly columns have no value, and the
     tests for unexpected nulls warn, one per column, without failing the build."""
     import json

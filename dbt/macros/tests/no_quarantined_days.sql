@@ -3,7 +3,8 @@
   warning (day, column, rule), since dbt's own line only counts failing rows.
 #}
 {% test no_quarantined_days(model) %}
-{%- if execute %}
+{#- Only when the test runs (not when docs or compile render it) and the model is built. #}
+{%- if execute and flags.WHICH in ('build', 'test') and load_relation(model) is not none %}
     {%- set found = run_query(
         'select date_local, column_name, rule_name, failing_instants, lowest_failing_mw,'
         ~ ' highest_failing_mw from ' ~ model ~ ' order by date_local, column_name, rule_name'
