@@ -190,12 +190,14 @@ def _is_load(result: Any) -> bool:
 
 def warnings_of(result: Any) -> list[str]:
     """What a finished step reports as not quite right: weather gaps, stale sources, missing
-    days, a load that found nothing new."""
+    days, a load that found nothing new, source schema drift."""
     found: list[str] = []
     if _is_load(result) and not data_changes(result):
         found.append(NOTHING_LOADED)
     found += [f"weather gap: {g}" for g in getattr(result, "gaps", None) or []]
     found += list(getattr(result, "lake_problems", None) or [])
+    # A result's own warnings, already sentences (an ODRÉ answer that broke its schema).
+    found += [w for w in getattr(result, "warnings", None) or [] if isinstance(w, str)]
     found += [f"{STALE}{s}" for s in getattr(result, "stale_sources", None) or []]
     if getattr(result, "tests_warned", 0):
         found.append(f"{result.tests_warned} dbt tests warned")

@@ -13,14 +13,15 @@ from __future__ import annotations
 import gc
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
-from flows.backends import dbt_keyfile, dbt_target, warehouse_catalog
+from flows.backends import dbt_keyfile, dbt_target, open_warehouse, warehouse_catalog
 from flows.errors import TransformError
 from flows.runlog import RECORD, flow_state
 from flows.runs import run_name
@@ -85,6 +86,50 @@ class NodeFailure:
         return f"{self.unique_id} ({self.status}): {self.message}"
 
 
+# The days int_electricity__hourly leaves out (the data_quality_quarantine mart shows them).
+QUARANTINE_MODEL = "int_electricity__quality"
+QUARANTINED = "quarantined, kept out of the production marts until the source corrects it: "
+
+
+@dataclass(frozen=True)
+class QuarantinedDay:
+    """A local day whose data fails a quality rule, kept out of the marts."""
+
+    day: date
+    column: str
+    rule: str
+    instants: int
+    lowest: float
+    highest: float
+
+    def __str__(self) -> str:
+        return (
+            f"{self.day} {self.column} ({self.rule}: {self.instants} instants,"
+            f" {self.lowest:g}..{self.highest:g} MW)"
+        )
+
+
+def read_quarantine(settings: Settings) -> list[QuarantinedDay]:
+    """The days the last build quarantined; none when the mart is not built yet."""
+    warehouse = open_warehouse(settings, read_only=True)
+    try:
+        if not warehouse.table_exists(settings.development_dataset, QUARANTINE_MODEL):
+            return []
+        frame = warehouse.query(
+            "select date_local, column_name, rule_name, failing_instants, lowest_failing_mw,"
+            f" highest_failing_mw from {settings.development_dataset}.{QUARANTINE_MODEL}"
+            " order by date_local, column_name, rule_name"
+        )
+    finally:
+        warehouse.close()
+    return [
+        QuarantinedDay(
+            pd.Timestamp(row[0]).date(), str(row[1]), str(row[2]), int(row[3]), *row[4:6]
+        )
+        for row in frame.itertuples(index=False)
+    ]
+
+
 @dataclass
 class TransformSummary:
     """What one `dbt build` did."""
@@ -100,6 +145,12 @@ class TransformSummary:
     elapsed_seconds: float = 0.0
     freshness: list[SourceFreshness] = field(default_factory=list)
     log_file: str = ""  # dbt's own per-node log of the build
+    quarantine: list[QuarantinedDay] = field(default_factory=list)
+
+    @property
+    def warnings(self) -> list[str]:
+        """The quarantined days, each named: the step ends in `warning`."""
+        return [f"{QUARANTINED}{q}" for q in self.quarantine]
 
     @property
     def stale_sources(self) -> list[SourceFreshness]:
@@ -122,6 +173,7 @@ class TransformSummary:
             f"{len(self.skipped)} skipped in {self.elapsed_seconds:.1f}s"
         ]
         lines += [f"  FAILED {f}" for f in self.failures]
+        lines += self.warnings
         if self.log_file:
             lines.append(f"dbt log: {self.log_file}")
         if self.freshness:
@@ -301,6 +353,7 @@ def run_dbt_build(
         raise TransformError(f"dbt build on target {target} could not run: {reason} (log: {log})")
     summary = summarise(target, list(results), elapsed)
     summary.log_file = str(log)
+    summary.quarantine = read_quarantine(settings)
     if summary.failures:
         names = "; ".join(str(f) for f in summary.failures)
         raise TransformError(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -131,3 +132,97 @@ def test_an_instant_removed_at_the_source_leaves_the_warehouse_equal_to_a_full_r
     assert set(rebuilt) == set(incremental) and len(incremental) > 10
     for name in sorted(set(rebuilt) - runs):
         pd.testing.assert_frame_equal(incremental[name], rebuilt[name], obj=name)
+
+
+@pytest.mark.slow
+def test_a_renamed_source_field_fails_the_run_and_publishes_nothing_wrong(
+    prefect_server, sources, capsys
+) -> None:
+    """`nucleaire` renamed in the export once gave exit 0 and nuclear_gwh null on every day."""
+    from flows.backends import open_warehouse
+    from flows.pipeline import run_cli
+
+    odre, _ = sources
+    steps = ["odre", "load", "transform"]
+    assert run_cli(as_of=AS_OF, steps=steps) == 0
+    capsys.readouterr()
+
+    def nuclear() -> pd.Series:
+        wh = open_warehouse(get_settings(), read_only=True)
+        try:
+            return wh.query("select nuclear_gwh from production.daily_merged")["nuclear_gwh"]
+        finally:
+            wh.close()
+
+    published = nuclear()
+    assert published.notna().all()
+    odre.add_fault("rename_column", column="nucleaire", new_name="nucleaire_mw", times=None)
+    assert run_cli(as_of=AS_OF, steps=steps) == 1
+    out = capsys.readouterr().out
+    assert "[ failed] odre" in out and "FAILED steps: odre" in out
+    missing = "required fields missing from the export: nucleaire (the source renamed"
+    # The real-time dataset's 48-hour look-back; the consolidated one's window with rows.
+    assert f"ODRÉ eco2mix-national-tr window [2025-03-30, 2025-04-01): {missing}" in out
+    assert f"ODRÉ eco2mix-national-cons-def window [2025-03-01, 2025-04-01): {missing}" in out
+    pd.testing.assert_series_equal(nuclear(), published)  # nothing wrong published
+
+    # A field the contract lets the source drop: the run goes on, and says so.
+    odre.faults.clear()
+    odre.add_fault(
+        "missing_column", dataset="eco2mix-national-tr", column="stockage_batterie", times=None
+    )
+    assert run_cli(as_of=AS_OF, steps=steps) == 0
+    out = capsys.readouterr().out
+    assert "[warning] odre" in out and "WARNING steps (partial data): odre" in out
+    assert (
+        "ODRÉ eco2mix-national-tr window [2025-03-30, 2025-04-01): optional field"
+        " stockage_batterie absent from the export, staged as null" in out
+    )
+
+
+@pytest.mark.slow
+def test_a_day_of_bad_values_is_quarantined_then_re_fetched_until_it_heals(
+    prefect_server, sources, monkeypatch, capsys
+) -> None:
+    """x100 consumption on one day once failed a test naming no day, blocked the marts, and
+    never healed: the day lay outside the look-back of every later run."""
+    from flows.backends import open_warehouse
+    from flows.pipeline import run_cli
+
+    odre, _ = sources
+    monkeypatch.setenv("AGGREGAT_CONSOLIDATED_LOOKBACK_DAYS", "3")
+    get_settings.cache_clear()
+    originals = {k: frame.copy() for k, frame in odre.data.items()}
+    for dataset in ("eco2mix-national-tr", "eco2mix-national-cons-def"):
+        frame = odre.data[dataset]
+        local = frame["date_heure"].dt.tz_convert("Europe/Paris").dt.date
+        frame.loc[local == date(2025, 3, 10), "consommation"] *= 100
+
+    def consumption() -> pd.Series:
+        wh = open_warehouse(get_settings(), read_only=True)
+        try:
+            daily = wh.query("select date, consumption_gwh from production.daily_merged")
+        finally:
+            wh.close()
+        return daily.set_index(pd.to_datetime(daily["date"]).dt.date)["consumption_gwh"]
+
+    steps = ["odre", "load", "transform"]
+    assert run_cli(as_of=AS_OF, steps=steps) == 0  # the other days publish
+    out = capsys.readouterr().out
+    assert "[warning] transform" in out
+    assert (
+        "quarantined, kept out of the production marts until the source corrects it:"
+        " 2025-03-10 consumption_mw (range: 48 instants," in out
+    )
+    published = consumption()
+    assert np.isnan(published[date(2025, 3, 10)])
+    assert published[[date(2025, 3, 9), date(2025, 3, 11)]].notna().all()
+
+    # The source corrects the day, now far outside the consolidated look-back (3 days).
+    odre.data.update(originals)
+    assert run_cli(as_of=AS_OF, steps=steps) == 0
+    out = capsys.readouterr().out
+    assert "quarantined" not in out
+    assert consumption()[date(2025, 3, 10)] == pytest.approx(
+        published[[date(2025, 3, 9), date(2025, 3, 11)]].mean(), rel=0.2
+    )

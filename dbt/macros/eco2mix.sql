@@ -91,3 +91,13 @@
         else 'realtime'
     end
 {%- endmacro %}
+
+{#- The production columns of a day: null unless every hour of it has a production value. #}
+{%- macro production_day_columns() -%}
+    {%- set columns = [] -%}
+    {%- for source in mix_sources() %}{% do columns.append(source ~ '_gwh') %}{% endfor -%}
+    {%- do columns.append('production_gwh') -%}
+    {%- for source in production_sources() %}{% do columns.append(source ~ '_share') %}{% endfor -%}
+    {%- do columns.append('co2_g_per_kwh') -%}
+    {{ return(columns) }}
+{%- endmacro %}

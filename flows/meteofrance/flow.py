@@ -43,8 +43,12 @@ class RunOutcome:
 
     @property
     def gaps(self) -> list[str]:
+        # An invalid file says why (the parameter a product lacks, a wrong grid).
         return [
-            f"{p.product.name} {f.file.group}: {f.status}" for p in self.products for f in p.gaps
+            f"{p.product.name} {f.file.group}: {f.status}"
+            + (f" ({f.detail})" if f.status == FileStatus.INVALID else "")
+            for p in self.products
+            for f in p.gaps
         ]
 
 

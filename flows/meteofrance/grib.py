@@ -54,6 +54,26 @@ TCC = ParamKey(0, 6, 1, "surface", 0, "instant")  # total cloud cover, %
 TCC_ATMOSPHERE = ParamKey(0, 6, 1, "entireAtmosphere", 0, "instant")  # the same, other level
 TP = ParamKey(0, 1, 8, "surface", 0, "accum")  # total precipitation, kg/m2 = mm
 
+# The names a missing parameter is reported by (eccodes' shortName where it has one).
+PARAM_NAMES: dict[ParamKey, str] = {
+    T2M: "2 m temperature (t2m)",
+    RH2M: "2 m relative humidity (r2)",
+    U10: "10 m u-wind (u10)",
+    V10: "10 m v-wind (v10)",
+    WS10: "10 m wind speed (si10)",
+    SSRD: "surface short-wave radiation (ssrd)",
+    TCC: "total cloud cover (tcc)",
+    TCC_ATMOSPHERE: "total cloud cover, whole atmosphere (tcc)",
+    TP: "total precipitation (tp)",
+}
+
+
+def param_label(key: ParamKey) -> str:
+    """A parameter by name and GRIB2 keys, e.g. `10 m u-wind (u10) [0/2/2 heightAboveGround
+    10 instant]`; by keys alone when we have no name for it."""
+    name = PARAM_NAMES.get(key)
+    return f"{name} [{key}]" if name else str(key)
+
 
 @dataclass(frozen=True)
 class Grid:
@@ -397,11 +417,15 @@ def check_expected(inventory: GribInventory, expected: ExpectedContent) -> None:
         )
     missing = sorted(set(expected.params) - set(inventory.params))
     if missing:
-        raise GribError(f"{path}: missing parameters {', '.join(map(str, missing))}")
+        raise GribError(
+            f"{path}: missing parameters {', '.join(map(param_label, missing))} (the product"
+            " no longer carries them: check the package at the source, and the expected"
+            " parameters in flows/meteofrance/catalogue.py)"
+        )
     holes = []
     for step in sorted(expected.steps):
         lacking = set(expected.params) - set(expected.per_step_optional) - inventory.params_at(step)
-        holes += [f"{k} at step {step:g}h" for k in sorted(lacking)]
+        holes += [f"{param_label(k)} at step {step:g}h" for k in sorted(lacking)]
     if holes:
         raise GribError(f"{path}: missing fields: {'; '.join(holes)}")
 

@@ -14,6 +14,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from tqdm import tqdm
 
+from flows import runlog
 from flows.backends import open_lake
 from flows.errors import OdreError, SourceUnreachable
 from flows.lake import Lake
@@ -24,6 +25,7 @@ from flows.odre.ingest import (
     WindowResult,
     fetch_and_land,
     plan_windows,
+    quarantine_windows,
     window_result,
     write_days,
 )
@@ -86,13 +88,16 @@ def ingest_dataset(
     as_of: date,
     start: date | None,
     end: date | None,
+    quarantined: list[date] | None = None,
 ) -> DatasetSummary:
-    """One dataset, window by window; any error stops it (earlier windows stay written) and
+    """One dataset, window by window (the days quarantined by a quality rule re-fetched too); any error stops it (earlier windows stay written) and
     is kept in its summary, named with the dataset and the window, so the other datasets run."""
     result = DatasetSummary(dataset.id)
     window: Window | None = None
     try:
         windows = plan(lake, dataset, settings, as_of, start, end)
+        if start is None:
+            windows += quarantine_windows(dataset, quarantined or [], windows)
         for window in tqdm(
             windows, desc=dataset.id, unit="window", disable=not settings.show_progress
         ):
@@ -104,6 +109,20 @@ def ingest_dataset(
         result.error = describe_error(dataset, window, exc)
         get_run_logger().error("%s", result.error)
     return result
+
+
+def quarantined_days(settings: Settings) -> list[date]:
+    """The local days the last dbt build quarantined, to re-fetch; none without a warehouse."""
+    from flows.transform import read_quarantine
+
+    try:
+        days = sorted({q.day for q in read_quarantine(settings)})
+    except Exception as exc:  # noqa: BLE001 - no warehouse yet (a first run) is no quarantine
+        get_run_logger().info("no quarantined days read (%s)", exc)
+        return []
+    if days:
+        get_run_logger().info("re-fetching quarantined days: %s", ", ".join(map(str, days)))
+    return days
 
 
 def describe_error(dataset: Dataset, window: Window | None, exc: Exception) -> str:
@@ -125,16 +144,19 @@ def ingest_odre(
     datasets: list[str] | None = None,
     start: date | None = None,
     end: date | None = None,
-) -> IngestSummary:
+) -> IngestSummary:  # or a Warning state holding it
     """Ingest ODRÉ datasets into the lake: look-back windows, or `start`..`end` inclusive."""
     settings = get_settings()
     lake = open_lake(settings)
     summary = IngestSummary(as_of or settings.today())
+    quarantined = [] if start is not None else quarantined_days(settings)
     with OdreClient(settings) as client:  # one pooled connection for the whole run
         for dataset_id in datasets or settings.odre_datasets:
             dataset = get_dataset(dataset_id)
             summary.datasets.append(
-                ingest_dataset(lake, client, dataset, settings, summary.as_of, start, end)
+                ingest_dataset(
+                    lake, client, dataset, settings, summary.as_of, start, end, quarantined
+                )
             )
     logger = get_run_logger()
     for line in summary.describe().splitlines():
@@ -142,4 +164,4 @@ def ingest_odre(
     publish(summary)
     if summary.errors:
         raise OdreError("; ".join(summary.errors.values()))
-    return summary
+    return runlog.flow_state(summary)

@@ -23,7 +23,7 @@ from flows.errors import LakeError
 from flows.lake import DAY, Lake
 from flows.odre.client import OdreClient, Window
 from flows.odre.parse import Parsed, day_partitions, partition_bytes, stored_digest
-from flows.odre.schemas import DATASETS, Dataset
+from flows.odre.schemas import DATASETS, ECO2MIX_CONS_DEF, ECO2MIX_TR, Dataset
 from flows.settings import Settings
 from flows.staging import LakeSource
 
@@ -39,6 +39,7 @@ class WindowResult:
     days_unchanged: list[date]
     landing_key: str
     warnings: list[str] = field(default_factory=list)
+    drift: list[str] = field(default_factory=list)  # the schema-contract warnings
 
 
 @dataclass
@@ -65,6 +66,23 @@ class DatasetSummary:
     def empty_windows(self) -> list[Window]:
         return [w.window for w in self.windows if w.rows_fetched == 0]
 
+    @property
+    def warnings(self) -> list[str]:
+        """Each schema-contract warning once, with the windows whose answer raised it."""
+        seen: dict[str, list[Window]] = {}
+        for w in self.windows:
+            for text in w.drift:
+                seen.setdefault(text, []).append(w.window)
+        return [
+            f"ODRÉ {self.dataset} {_windows(windows)}: {text}" for text, windows in seen.items()
+        ]
+
+
+def _windows(windows: list[Window]) -> str:
+    if len(windows) == 1:
+        return f"window {windows[0]}"
+    return f"{len(windows)} windows [{windows[0].start}, {windows[-1].end})"
+
 
 @dataclass
 class IngestSummary:
@@ -80,6 +98,11 @@ class IngestSummary:
     @property
     def rows_fetched(self) -> int:
         return sum(d.rows_fetched for d in self.datasets)
+
+    @property
+    def warnings(self) -> list[str]:
+        """What the answers changed in the datasets' schemas: the step ends in `warning`."""
+        return [w for d in self.datasets for w in d.warnings]
 
     def describe(self) -> str:
         """One line per dataset, for run summaries."""
@@ -115,6 +138,11 @@ class IngestSummary:
         if len(rows) > max_rows:
             lines.append(f"| ... | {len(rows) - max_rows} more days | | |")
         return "\n".join(lines)
+
+
+# The datasets whose days int_electricity__quality checks (dbt): their quarantined days are
+# re-fetched until they pass.
+QUALITY_CHECKED = (ECO2MIX_TR.id, ECO2MIX_CONS_DEF.id)
 
 
 # --- planning -------------------------------------------------------------------------------
@@ -176,6 +204,27 @@ def plan_windows(
     return Window(begin, stop).chunks(settings.odre_chunk_days)
 
 
+def quarantine_windows(
+    dataset: Dataset, quarantined: list[date], planned: list[Window]
+) -> list[Window]:
+    """Windows re-fetching the UTC days of quarantined local days that the plan leaves out.
+
+    A day failing a quality rule is kept out of the marts; re-reading it on every run, look-back
+    or not, lets the source's correction reach them. A local day spans two UTC days.
+    """
+    if dataset.id not in QUALITY_CHECKED:
+        return []
+    covered = {d for w in planned for d in w.days()}
+    days = sorted({d - timedelta(days=k) for d in quarantined for k in (0, 1)} - covered)
+    windows: list[Window] = []
+    for day in days:
+        if windows and windows[-1].end == day:
+            windows[-1] = Window(windows[-1].start, day + timedelta(days=1))
+        else:
+            windows.append(Window(day, day + timedelta(days=1)))
+    return windows
+
+
 # --- one window -----------------------------------------------------------------------------
 
 
@@ -233,6 +282,7 @@ def window_result(
         days_unchanged=unchanged,
         landing_key=landing_key(dataset, window),
         warnings=parsed.warnings,
+        drift=parsed.drift,
     )
 
 

@@ -31,7 +31,8 @@ class Parsed:
 
     frame: pd.DataFrame  # exactly the staging columns, sorted by the dataset key
     rows_received: int
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # everything noticed, for the log
+    drift: list[str] = field(default_factory=list)  # the schema-contract warnings among them
 
     def rows_per_day(self) -> dict[date, int]:
         """How many rows each UTC day has."""
@@ -40,6 +41,33 @@ class Parsed:
 
 def _fail(dataset: Dataset, window: Window, what: str) -> OdreError:
     return OdreError(f"ODRÉ {dataset.id} window {window}: {what}")
+
+
+def check_contract(dataset: Dataset, window: Window, names: set[str]) -> list[str]:
+    """The answer's fields against the dataset's schema: a missing required field is an
+    error naming dataset, window and field; an absent optional or a new unknown field is a
+    warning (returned) for the run summary."""
+    missing = [f for f in dataset.required if f not in names]
+    if missing:
+        raise _fail(
+            dataset,
+            window,
+            f"required fields missing from the export: {', '.join(missing)} (the source renamed"
+            " or dropped them; map the new name in flows/odre/schemas.py, or declare a field"
+            " the source may drop in the dataset's `optional` with the reason)",
+        )
+    drift = [
+        f"optional field {f} absent from the export, staged as null ({reason})"
+        for f, reason in dataset.optional.items()
+        if f not in names
+    ]
+    unknown = sorted(names - set(dataset.fields) - set(dataset.ignored))
+    if unknown:
+        drift.append(
+            f"new unknown fields ignored: {', '.join(unknown)} (add them to the dataset's"
+            " fields in flows/odre/schemas.py to stage them, or to `ignored`)"
+        )
+    return drift
 
 
 def read_body(dataset: Dataset, window: Window, body: bytes) -> pa.Table:
@@ -132,17 +160,12 @@ def typed_rows(dataset: Dataset, window: Window, table: pa.Table, ingested_at: d
     if table.num_rows == 0:
         return Parsed(_empty_frame(dataset), 0, ["empty answer: no rows in the window"])
     names = set(table.column_names)
-    missing = [c for c in dataset.required if c not in names]
-    if missing:
-        raise _fail(dataset, window, f"required columns missing from the export: {missing}")
-    unknown = sorted(names - set(dataset.fields) - set(dataset.ignored))
-    if unknown:
-        warnings.append(f"unknown columns ignored: {unknown}")
+    drift = check_contract(dataset, window, names)
     columns: dict[str, pd.Series] = {}
     for name, kind in dataset.fields.items():
         if name in names:
             columns[name] = _typed(table.column(name), name, kind, warnings)
-        else:  # an optional field older exports lack (`id`, newer eCO2mix columns)
+        else:  # an optional field the contract lets the source drop: null
             nulls = pa.chunked_array([pa.nulls(table.num_rows, ARROW_TYPES[kind])])
             columns[name] = _typed(nulls, name, kind, warnings)
     frame = pd.DataFrame(columns)
@@ -160,7 +183,7 @@ def typed_rows(dataset: Dataset, window: Window, table: pa.Table, ingested_at: d
     if stamp.tzinfo is not None:
         stamp = stamp.tz_convert("UTC").tz_localize(None)
     frame["ingested_at"] = pd.Series(stamp, index=frame.index).astype("datetime64[us]")
-    return Parsed(frame[list(dataset.table.columns)], table.num_rows, warnings)
+    return Parsed(frame[list(dataset.table.columns)], table.num_rows, warnings + drift, drift)
 
 
 def parse_export(dataset: Dataset, window: Window, body: bytes, ingested_at: datetime) -> Parsed:

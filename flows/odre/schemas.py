@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 import pyarrow as pa
@@ -60,13 +60,20 @@ class Dataset:
     time_field: str  # the field the ODSQL window filters on
     time_is_timestamp: bool  # True: a UTC instant; False: a calendar date
     fields: dict[str, str]  # source field -> portable type, as staged
-    required: tuple[str, ...]  # fields whose absence is an error
     lookback_setting: str  # the Settings field holding the re-read window
     lookback_unit: str  # "hours" or "days"
     description: str
     key: tuple[str, ...] = ()  # fields identifying one row; duplicates are collapsed
+    # The contract: every field is required, except those the source is known to drop,
+    # each with the reason; an optional field's absence is a warning in the run summary.
+    optional: dict[str, str] = field(default_factory=dict)
     ignored: tuple[str, ...] = ()  # known source fields we do not stage (no warning)
     history_days_setting: str | None = None  # Settings field: history as days before as_of
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        """The fields whose absence from an answer is an error: all but the optional ones."""
+        return tuple(f for f in self.fields if f not in self.optional)
 
     @property
     def table(self) -> TableSpec:
@@ -101,12 +108,18 @@ _ECO2MIX_FIELDS = {
     **{name: "float64" for name in ECO2MIX_MEASURES},
 }
 
+# Split out of their totals later than the rest: older exports lack them (SOURCES.md).
+_ECO2MIX_LATER = {
+    name: "added to eCO2mix later than the other fields: older exports lack it"
+    for name in ("eolien_terrestre", "eolien_offshore", "stockage_batterie", "destockage_batterie")
+}
+
 ECO2MIX_TR = Dataset(
     id="eco2mix-national-tr",
     time_field="date_heure",
     time_is_timestamp=True,
     fields=_ECO2MIX_FIELDS,
-    required=("date_heure", "consommation", "prevision_j1", "prevision_j"),
+    optional=_ECO2MIX_LATER,
     lookback_setting="eco2mix_lookback_hours",
     lookback_unit="hours",
     description="Real-time national electricity, 15-minute rows, refreshed hourly.",
@@ -120,7 +133,7 @@ ECO2MIX_CONS_DEF = Dataset(
     time_field="date_heure",
     time_is_timestamp=True,
     fields=_ECO2MIX_FIELDS,
-    required=("date_heure", "consommation", "prevision_j1"),
+    optional=_ECO2MIX_LATER,
     lookback_setting="consolidated_lookback_days",
     lookback_unit="days",
     description="Consolidated and definitive national electricity history.",
@@ -138,7 +151,6 @@ GAS_STORAGE = Dataset(
         "pits": "string",
         "stock_fin_de_journee": "float64",
     },
-    required=("date", "source", "pits", "stock_fin_de_journee"),
     lookback_setting="gas_lookback_days",
     lookback_unit="days",
     description="End-of-day gas stock per storage group, GWh PCS 0°C.",
@@ -158,7 +170,7 @@ TEMPERATURE = Dataset(
         "tmax": "float64",
         "tmoy": "float64",
     },
-    required=("date", "code_insee_region", "tmin", "tmax", "tmoy"),
+    optional={"id": "the record id is absent from older exports (SOURCES.md)"},
     lookback_setting="temperature_lookback_days",
     lookback_unit="days",
     description="Observed daily min/max/mean temperature per metropolitan region, °C.",

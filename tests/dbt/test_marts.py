@@ -38,7 +38,7 @@ INGESTED = pd.Timestamp("2024-11-01 00:00:00")
 SPRING_INGESTED = pd.Timestamp("2024-04-10 00:00:00")
 REVISED_INGESTED = pd.Timestamp("2024-12-01 00:00:00")
 # The ODRÉ marts and everything they are built from (other parts' models left out).
-OUR_MARTS = "+daily_merged +energy_mix_hourly +gas_storage_daily"
+OUR_MARTS = "+daily_merged +energy_mix_hourly +gas_storage_daily +data_quality_quarantine"
 # The eCO2mix measures the synthetic rows fill, source name -> mart column stem.
 SOURCES = {
     "nucleaire": "nuclear",
@@ -62,6 +62,7 @@ UNIT_TESTS = {
     "national_stock_sums_reported_and_carried_groups",
     "national_temperature_is_population_weighted",
     "gas_change_fill_level_and_national_row",
+    "partial_days_never_pass_for_full_ones",
 }
 
 
@@ -107,7 +108,8 @@ def _quarter_hours(start_local: str, end_local: str) -> pd.DatetimeIndex:
 def _electricity(stamps: pd.DatetimeIndex, rng: np.random.Generator, nature: str) -> pd.DataFrame:
     n = len(stamps)
     frame = pd.DataFrame({"date_heure": stamps, "perimetre": "France", "nature": nature})
-    frame["consommation"] = rng.integers(40_000, 80_000, n).astype(float)
+    # Noisy but plausible: no quarter-hour jumps 15 GW from both neighbours (a quality rule).
+    frame["consommation"] = rng.integers(55_000, 62_000, n).astype(float)
     frame["prevision_j1"] = frame["consommation"] + rng.integers(-3_000, 3_000, n)
     frame["prevision_j"] = frame["consommation"] + rng.integers(-1_000, 1_000, n)
     for column in SOURCES:
@@ -349,6 +351,28 @@ def test_the_build_ran_the_unit_tests_of_our_models(synthetic: dict) -> None:
     assert units == dict.fromkeys(UNIT_TESTS, "pass")
 
 
+def test_optional_source_fields_left_null_warn_by_column(synthetic: dict) -> None:
+    """The synthetic rows lack the fields ODRÉ added late (declared optional: an export
+    without them loads): on the newest days their hourly columns have no value, and the
+    tests for unexpected nulls warn, one per column, without failing the build."""
+    import json
+
+    target = synthetic["settings"].dbt_artifacts_dir / "target"
+    results = json.loads((target / "run_results.json").read_text())["results"]
+    nodes = json.loads((target / "manifest.json").read_text())["nodes"]
+    warned = {
+        nodes[r["unique_id"]]["column_name"]: r["status"]
+        for r in results
+        if nodes.get(r["unique_id"], {}).get("test_metadata", {}).get("name")
+        == "reported_each_recent_day"
+    }
+    assert warned == dict.fromkeys(
+        ["wind_onshore_mw", "wind_offshore_mw", "battery_charging_mw", "battery_discharging_mw"],
+        "warn",
+    )
+    assert synthetic["summary"].ok
+
+
 def test_marts_are_in_production_and_the_rest_in_development(synthetic: dict) -> None:
     tables = synthetic["warehouse"].query(
         "select table_schema, table_name from information_schema.tables"
@@ -419,6 +443,26 @@ def test_daily_electricity_matches_pandas_totals(synthetic: dict) -> None:
     daily = _mart(synthetic["warehouse"], "daily_merged", "date").set_index("date")
     expected = expected_daily(best_instants(synthetic["cons"], synthetic["realtime"]))
     got = daily.loc[expected.index]
+    # A day not fully measured (the real-time rows stop at 06:00 on 2024-04-02) has no totals:
+    # what it has so far is apart, and never passes for the day's.
+    midnight = pd.to_datetime(pd.Series(expected.index))
+    next_midnight = (midnight + pd.Timedelta(days=1)).dt.tz_localize(PARIS)
+    seconds = (next_midnight - midnight.dt.tz_localize(PARIS)).dt.total_seconds()
+    day_hours = (seconds / 3600).to_numpy()
+    partial = expected.index[expected["hours"].to_numpy() < day_hours]
+    assert list(partial) == [date(2024, 4, 2)]
+    np.testing.assert_allclose(
+        got.loc[partial, "partial_consumption_gwh"].astype(float),
+        expected.loc[partial, "consumption_gwh"],
+        rtol=1e-9,
+    )
+    for column in ("consumption_gwh", "consumption_peak_mw", "production_gwh", "nuclear_share"):
+        assert got.loc[partial, column].isna().all(), column
+    assert got.loc[partial, "forecast_j1_mape_pct"].isna().all()
+    assert not got.loc[partial, "is_consumption_complete"].any()
+    expected = expected.drop(index=partial)
+    got = got.drop(index=partial)
+    assert got["partial_consumption_gwh"].isna().all()
     columns = ["consumption_gwh", "consumption_peak_mw", "production_gwh", "co2_g_per_kwh"]
     columns += ["forecast_j1_mape_pct", "forecast_j1_bias_mw", "nuclear_share", "wind_gwh"]
     columns += [f"{s}_share" for s in SOURCES.values()]
@@ -531,7 +575,7 @@ def test_every_column_of_our_models_is_described(synthetic: dict) -> None:
         assert node["description"].strip(), node["name"]
         assert built and built <= described, (node["name"], sorted(built - described))
         checked += 1
-    assert checked == 13
+    assert checked == 15
 
 
 def test_region_lists_agree() -> None:
@@ -569,8 +613,11 @@ def test_revision_updates_the_marts_like_a_full_build(revised: dict) -> None:
     assert by_hour.loc[pd.Timestamp("2024-03-31 10:00"), "data_status"] == "definitive"
     daily = _mart(revised["warehouse"], "daily_merged", "date").set_index("date")
     totals = expected_daily(best_instants(revised["cons"], revised["realtime"]))
-    np.testing.assert_allclose(
-        daily.loc[totals.index, "consumption_gwh"], totals["consumption_gwh"], rtol=1e-9
+    # 2024-04-02 is measured until 06:00 only: its hours so far, apart from the totals.
+    got = daily.loc[totals.index, "consumption_gwh"].fillna(daily["partial_consumption_gwh"])
+    np.testing.assert_allclose(got, totals["consumption_gwh"], rtol=1e-9)
+    assert daily.loc[date(2024, 4, 2), "consumption_gwh"] is None or np.isnan(
+        daily.loc[date(2024, 4, 2), "consumption_gwh"]
     )
 
 
@@ -599,6 +646,64 @@ def test_a_failing_dbt_test_names_the_node(tmp_path: Path, artifacts: Path) -> N
     assert "fail" in message
     assert any("tmean_c" in node for node in caught.value.failed_nodes)
     assert caught.value.summary is not None and caught.value.summary.tests_failed == 1
+
+
+def _local_day(frame: pd.DataFrame) -> pd.Series:
+    return frame["date_heure"].dt.tz_localize("UTC").dt.tz_convert(PARIS).dt.date
+
+
+@pytest.mark.parametrize(
+    ("factor", "rule"), [(-1.0, "range"), (100.0, "range"), (None, "flat_line")]
+)
+def test_a_day_of_implausible_values_is_quarantined_and_heals_once_corrected(
+    tmp_path: Path, artifacts: Path, factor: float, rule: str
+) -> None:
+    """Negative or x100 consumption on one day failed a test with '2 failing rows', named no
+    day and blocked every mart; now that day alone stays out, named, until it is corrected.
+    A frozen meter (one value all day) is caught the same way."""
+    settings = _settings(tmp_path, artifacts)
+    warehouse = DuckDBWarehouse(settings.duckdb_path)
+    _all_tables(warehouse)
+    rng = np.random.default_rng(3)
+    good = _electricity(_quarter_hours("2024-10-26", "2024-10-29"), rng, "Données temps réel")
+    bad = good.copy()
+    bad_day = _local_day(bad) == date(2024, 10, 27)
+    if factor is None:  # a frozen meter
+        bad.loc[bad_day, "consommation"] = 58_000.0
+    else:
+        bad.loc[bad_day, "consommation"] *= factor
+    _stage(warehouse, ECO2MIX_TR, bad)
+    summary = run_dbt_build(settings, select=OUR_MARTS)
+    assert summary.ok and summary.tests_warned >= 1
+    assert {str(q).split(" (")[0] for q in summary.quarantine} == {"2024-10-27 consumption_mw"}
+    ranged = [q for q in summary.quarantine if q.rule == rule]
+    assert len(ranged) == 1 and ranged[0].instants == 100  # the 25-hour day's every instant
+    assert (
+        "quarantined, kept out of the production marts until the source corrects it:"
+        f" 2024-10-27 consumption_mw ({rule}: 100 instants," in summary.describe()
+    )
+    log = Path(summary.log_file).read_text()
+    assert f"data quality: 2024-10-27 consumption_mw quarantined ({rule}: 100 instants" in log
+    daily = _mart(warehouse, "daily_merged", "date").set_index("date")
+    # (no gas or temperature here: the day has no row at all)
+    assert list(daily.index) == [date(2024, 10, 26), date(2024, 10, 28)]
+    assert daily["consumption_gwh"].notna().all()
+    hourly = _mart(warehouse, "energy_mix_hourly", "hour_utc")
+    assert date(2024, 10, 27) not in set(hourly["date_local"])
+    assert len(hourly) == 48
+
+    # The source corrects the day; its rows load again (a later ingestion) and it heals.
+    fixed = good[_local_day(good) == date(2024, 10, 27)].copy()
+    fixed["ingested_at"] = INGESTED + pd.Timedelta(days=1)
+    whole_days = good[good["day"].isin(set(fixed["day"]))].copy()
+    whole_days["ingested_at"] = INGESTED + pd.Timedelta(days=1)
+    _stage(warehouse, ECO2MIX_TR, whole_days)
+    healed = run_dbt_build(settings, select=OUR_MARTS)
+    assert healed.ok and healed.quarantine == [] and "quarantined" not in healed.describe()
+    daily = _mart(warehouse, "daily_merged", "date").set_index("date")
+    assert daily.loc[date(2024, 10, 27), "is_consumption_complete"]
+    assert daily.loc[date(2024, 10, 27), "day_hours"] == 25
+    assert len(_mart(warehouse, "energy_mix_hourly", "hour_utc")) == 73
 
 
 def _sample_frames(samples: Path) -> list[tuple[Dataset, pd.DataFrame]]:

@@ -234,6 +234,7 @@ FAULT_KINDS = (
     "empty",  # a valid Parquet answer with no rows
     "extra_column",  # an unknown new column
     "missing_column",  # `column` is dropped
+    "rename_column",  # `column` is renamed `new_name` (a schema change at the source)
     "nd",  # `column` becomes strings with "ND" in every other row
     "dst_duplicates",  # spring-forward null duplicate rows, as the real dataset writes them
     "revise",  # `column` of every row is multiplied by `factor` (a revision at the source)
@@ -250,6 +251,7 @@ class Fault:
     column: str | None = None
     reset_seconds: float = 0.05
     factor: float = 1.1
+    new_name: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -410,6 +412,8 @@ def apply_data_faults(dataset: str, frame: pd.DataFrame, faults: list[Fault]) ->
             frame = frame.assign(colonne_nouvelle="x")
         elif fault.kind == "missing_column":
             frame = frame.drop(columns=[fault.column])
+        elif fault.kind == "rename_column":
+            frame = frame.rename(columns={fault.column: fault.new_name})
         elif fault.kind == "nd":
             text = frame[fault.column].astype("string")
             text.iloc[::2] = "ND"

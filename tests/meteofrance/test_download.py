@@ -208,6 +208,27 @@ def test_unexpected_parameter_set_is_rejected(mf: Settings, store: FakeMeteoFran
     assert not _lake(mf).exists(_key(ARPEGE, "000H012H"))
 
 
+def test_a_product_lacking_a_parameter_is_named_in_the_run_summary(
+    mf: Settings, store: FakeMeteoFranceStore
+) -> None:
+    from flows.meteofrance.flow import RunOutcome
+    from flows.meteofrance.grib import U10
+    from flows.status import WeatherRunStatus
+    from tests.fakes.meteofrance_store import SP1_FIELDS
+
+    publish_run(store, [ARPEGE], RUN, horizon=24)
+    without_u10 = {k: v for k, v in SP1_FIELDS.items() if k != U10}
+    store.put(
+        object_path(ARPEGE, RUN, "013H024H"),
+        group_bytes(ARPEGE, RUN, "013H024H", (75, 53), fields=without_u10),
+    )
+    product_run = _fetch(mf, ARPEGE)
+    run = RunOutcome("arpege/01 x", WeatherRunStatus.INCOMPLETE, [product_run])
+    (gap,) = run.gaps
+    assert gap.startswith(f"{ARPEGE} 013H024H: invalid (arpege__01__SP1__013H024H__")
+    assert ": missing parameters 10 m u-wind (u10) [0/2/2 heightAboveGround 10 instant]" in gap
+
+
 def test_an_unreachable_store_stops_the_run_naming_host_and_setting(mf: Settings) -> None:
     down = f"127.0.0.1:{free_port()}"
     settings = mf.model_copy(

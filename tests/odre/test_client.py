@@ -125,7 +125,6 @@ def test_unknown_dataset_is_not_retried(fake_odre: FakeOdre, client) -> None:
         time_field="date",
         time_is_timestamp=False,
         fields={"date": "date"},
-        required=("date",),
         lookback_setting="gas_lookback_days",
         lookback_unit="days",
         description="",

@@ -173,7 +173,10 @@ def test_empty_answer_keeps_partitions_and_is_reported(
     [
         ({"kind": "truncated", "times": None}, "2 attempts; last: truncated Parquet body"),
         ({"kind": "not_parquet"}, "body is not Parquet"),
-        ({"kind": "missing_column", "column": "tmoy"}, "required columns missing"),
+        (
+            {"kind": "missing_column", "column": "tmoy"},
+            "required fields missing from the export: tmoy",
+        ),
         ({"kind": "server_error", "times": None}, "gave up after 3 attempts; last: HTTP 500"),
     ],
 )
@@ -306,3 +309,18 @@ def test_a_damaged_partition_is_named_not_retried_and_the_later_sources_load(
             return [t.run_count for t in await client.read_task_runs(flow_run_filter=runs)]
 
     assert set(asyncio.run(attempts())) == {1}  # a corrupt object is not tried again
+
+
+def test_quarantined_days_outside_the_lookback_are_re_fetched() -> None:
+    from flows.odre.ingest import quarantine_windows
+
+    planned = [Window(AS_OF - timedelta(days=1), AS_OF + timedelta(days=1))]
+    # Local days span two UTC days; consecutive ones make one window; planned days are not
+    # fetched twice; datasets no quality rule checks are left alone.
+    quarantined = [date(2025, 3, 10), date(2025, 3, 11), date(2025, 3, 20), AS_OF]
+    assert quarantine_windows(ECO2MIX_CONS_DEF, quarantined, planned) == [
+        Window(date(2025, 3, 9), date(2025, 3, 12)),
+        Window(date(2025, 3, 19), date(2025, 3, 21)),
+    ]
+    assert quarantine_windows(ECO2MIX_TR, [AS_OF], planned) == []
+    assert quarantine_windows(GAS_STORAGE, quarantined, planned) == []

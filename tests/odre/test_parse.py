@@ -65,12 +65,56 @@ def test_nd_and_other_strings_in_numeric_columns_become_null(odre_data) -> None:
     assert parsed.warnings == []  # ND is the documented marker, not a surprise
 
 
-def test_unknown_column_is_ignored_with_a_warning(odre_data) -> None:
+def test_unknown_column_is_ignored_with_a_contract_warning(odre_data) -> None:
     payload = body(odre_data, GAS_STORAGE, SPRING, Fault("extra_column"))
     parsed = parse_export(GAS_STORAGE, SPRING, payload, NOW)
     assert "colonne_nouvelle" not in parsed.frame.columns
-    assert any("colonne_nouvelle" in w for w in parsed.warnings)
+    assert parsed.drift == [
+        "new unknown fields ignored: colonne_nouvelle (add them to the dataset's fields in"
+        " flows/odre/schemas.py to stage them, or to `ignored`)"
+    ]
     assert len(parsed.frame) == 3 * 6
+
+
+@pytest.mark.parametrize("dataset", [ECO2MIX_TR, ECO2MIX_CONS_DEF])
+def test_a_renamed_production_field_is_an_error_naming_dataset_window_and_field(
+    odre_data, dataset: Dataset
+) -> None:
+    # Any field of the typed schema, not only the forecast's: nuclear null on every day
+    # would falsify production, its shares and the gas share without a failing test.
+    fault = Fault("rename_column", column="nucleaire", new_name="production_nucleaire")
+    with pytest.raises(OdreError) as err:
+        parse_export(dataset, SPRING, body(odre_data, dataset, SPRING, fault), NOW)
+    assert str(err.value) == (
+        f"ODRÉ {dataset.id} window [2025-03-29, 2025-04-01): required fields missing from the"
+        " export: nucleaire (the source renamed or dropped them; map the new name in"
+        " flows/odre/schemas.py, or declare a field the source may drop in the dataset's"
+        " `optional` with the reason)"
+    )
+
+
+def test_every_field_is_required_unless_declared_optional_with_a_reason() -> None:
+    for dataset in (ECO2MIX_TR, ECO2MIX_CONS_DEF, GAS_STORAGE, TEMPERATURE):
+        assert set(dataset.required) | set(dataset.optional) == set(dataset.fields)
+        assert all(reason.strip() for reason in dataset.optional.values())
+    assert "nucleaire" in ECO2MIX_CONS_DEF.required
+    assert set(ECO2MIX_TR.optional) == {
+        "eolien_terrestre",
+        "eolien_offshore",
+        "stockage_batterie",
+        "destockage_batterie",
+    }
+
+
+def test_an_absent_optional_field_is_null_with_a_contract_warning(odre_data) -> None:
+    fault = Fault("missing_column", column="stockage_batterie")
+    parsed = parse_export(ECO2MIX_TR, SPRING, body(odre_data, ECO2MIX_TR, SPRING, fault), NOW)
+    assert parsed.frame["stockage_batterie"].isna().all()
+    assert parsed.frame["nucleaire"].notna().all()
+    assert parsed.drift == [
+        "optional field stockage_batterie absent from the export, staged as null (added to"
+        " eCO2mix later than the other fields: older exports lack it)"
+    ]
 
 
 def test_missing_required_column_names_dataset_window_and_column(odre_data) -> None:
@@ -84,8 +128,10 @@ def test_missing_required_column_names_dataset_window_and_column(odre_data) -> N
 
 def test_temperature_without_id_gets_null_ids(odre_data) -> None:
     payload = body(odre_data, TEMPERATURE, SPRING, Fault("missing_column", column="id"))
-    frame = parse_export(TEMPERATURE, SPRING, payload, NOW).frame
+    parsed = parse_export(TEMPERATURE, SPRING, payload, NOW)
+    frame = parsed.frame
     assert frame["id"].isna().all()
+    assert [w.split(",")[0] for w in parsed.drift] == ["optional field id absent from the export"]
     assert len(frame) == 3 * 13 and frame["code_insee_region"].dtype == "Int64"
 
 
@@ -182,7 +228,7 @@ def test_labelled_csv_is_refused_clearly(samples) -> None:
     # We never ask for labels; an export with French display names is not ours to guess.
     payload = csv_as_export(samples / "odre" / "eco2mix-national-tr_2021-12_labels.csv")
     with pytest.raises(
-        OdreError, match=r"eco2mix-national-tr.*required columns missing.*date_heure"
+        OdreError, match=r"eco2mix-national-tr.*required fields missing.*date_heure"
     ):
         parse_export(ECO2MIX_TR, Window(date(2021, 12, 1), date(2022, 1, 1)), payload, NOW)
 

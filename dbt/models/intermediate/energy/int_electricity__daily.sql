@@ -25,6 +25,7 @@ energy as (
         {{ exact_sum(source ~ '_mw') }} / 1000.0 as {{ source }}_gwh,
         {%- endfor %}
         {{ exact_sum('production_total_mw') }} / 1000.0 as production_gwh,
+        count(production_total_mw) as production_hours,
         -- Carbon intensity of the day's generation: hourly intensities weighted by output.
         {{ exact_sum(
             'case when co2_g_per_kwh is not null then co2_g_per_kwh * production_total_mw end'
@@ -73,6 +74,7 @@ final as (
         energy.{{ source }}_gwh,
         {%- endfor %}
         energy.production_gwh,
+        energy.production_hours,
         {%- for source in production_sources() %}
         energy.{{ source }}_gwh / nullif(energy.production_gwh, 0) as {{ source }}_share,
         {%- endfor %}

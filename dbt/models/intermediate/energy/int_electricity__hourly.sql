@@ -9,6 +9,7 @@
 }}
 -- One row per UTC hour: the mean MW of the quarter-hours that carry each measure (so
 -- consumption is averaged only over the rows that have it: :00/:30 in consolidated data).
+-- Local days failing a data-quality rule (int_electricity__quality) are left out.
 -- Incremental: rebuilds the UTC months rebuilt upstream since the last build.
 {%- if is_incremental() %}
     {%- set months = changed_months(
@@ -27,6 +28,34 @@ quarter_hours as (
 
 ),
 
+-- Days failing a data-quality rule stay out until their corrected rows are loaded.
+quarantined as (
+
+    select distinct date_local from {{ ref('int_electricity__quality') }}
+
+),
+
+local_days as (
+
+    select
+        *,
+        cast({{ to_local_time('measured_at') }} as date) as measured_day_local
+    from quarter_hours
+
+),
+
+kept as (
+
+    select local_days.*
+    from local_days
+    where not exists (
+        select 1
+        from quarantined
+        where quarantined.date_local = local_days.measured_day_local
+    )
+
+),
+
 hourly as (
 
     select
@@ -39,7 +68,7 @@ hourly as (
         min(nature_rank) as nature_rank,
         max(ingested_at) as ingested_at,
         max(month_ingested_at) as month_ingested_at
-    from quarter_hours
+    from kept
     group by 1
 
 ),

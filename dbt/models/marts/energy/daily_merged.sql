@@ -54,26 +54,46 @@ days as (
 
 ),
 
+-- A partial day never passes for a full one: its totals, peak, mix and day-ahead error are
+-- null, its consumption so far kept apart in partial_consumption_gwh.
+completeness as (
+
+    select
+        *,
+        coalesce(consumption_hours = day_hours, false) as is_consumption_complete,
+        coalesce(production_hours = day_hours, false) as is_production_complete
+    from electricity
+
+),
+
 final as (
 
     select
         days.date,
-        electricity.consumption_gwh,
-        electricity.consumption_peak_mw,
+        case
+            when electricity.is_consumption_complete then electricity.consumption_gwh
+        end as consumption_gwh,
+        case
+            when not electricity.is_consumption_complete then electricity.consumption_gwh
+        end as partial_consumption_gwh,
+        case
+            when electricity.is_consumption_complete then electricity.consumption_peak_mw
+        end as consumption_peak_mw,
         electricity.consumption_hours,
         electricity.day_hours,
-        coalesce(electricity.consumption_hours = electricity.day_hours, false)
-            as is_consumption_complete,
-        {%- for source in mix_sources() %}
-        electricity.{{ source }}_gwh,
+        coalesce(electricity.is_consumption_complete, false) as is_consumption_complete,
+        electricity.production_hours,
+        coalesce(electricity.is_production_complete, false) as is_production_complete,
+        {%- for column in production_day_columns() %}
+        case
+            when electricity.is_production_complete then electricity.{{ column }}
+        end as {{ column }},
         {%- endfor %}
-        electricity.production_gwh,
-        {%- for source in production_sources() %}
-        electricity.{{ source }}_share,
+        {%- for column in ['forecast_j1_mape_pct', 'forecast_j1_bias_mw'] %}
+        case
+            when electricity.is_consumption_complete then electricity.{{ column }}
+        end as {{ column }},
         {%- endfor %}
-        electricity.co2_g_per_kwh,
-        electricity.forecast_j1_mape_pct,
-        electricity.forecast_j1_bias_mw,
         electricity.forecast_j1_instants,
         electricity.data_status as electricity_data_status,
         gas.stock_gwh as gas_stock_gwh,
@@ -90,7 +110,7 @@ final as (
         {%- if not loop.last %},{% endif %}
         {%- endfor %}
     from days
-    left join electricity on days.date = electricity.date_local
+    left join completeness as electricity on days.date = electricity.date_local
     left join gas on days.date = gas.gas_day
     left join temperature on days.date = temperature.observed_on
     left join regional_pivot on days.date = regional_pivot.observed_on
