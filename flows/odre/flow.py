@@ -8,6 +8,7 @@ Parsing and writing are deterministic over the landed bytes; retrying them canno
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
@@ -15,7 +16,7 @@ from prefect.cache_policies import NO_CACHE
 from tqdm import tqdm
 
 from flows import runlog
-from flows.backends import open_lake
+from flows.backends import on_gcp, open_lake
 from flows.errors import OdreError, SourceUnreachable
 from flows.lake import Lake
 from flows.odre.client import OdreClient, Window
@@ -115,10 +116,16 @@ def quarantined_days(settings: Settings) -> list[date]:
     """The local days the last dbt build quarantined, to re-fetch; none without a warehouse."""
     from flows.transform import read_quarantine
 
+    if not on_gcp(settings) and not Path(settings.duckdb_path).exists():
+        return []  # a first run: no warehouse, so no quarantine yet
     try:
         days = sorted({q.day for q in read_quarantine(settings)})
-    except Exception as exc:  # noqa: BLE001 - no warehouse yet (a first run) is no quarantine
-        get_run_logger().info("no quarantined days read (%s)", exc)
+    except Exception as exc:  # noqa: BLE001 - the ingest goes on; the next run reads it again
+        get_run_logger().warning(
+            "quarantined days not read, so not re-fetched this run (%s): a first build"
+            " creates data_quality_quarantine",
+            exc,
+        )
         return []
     if days:
         get_run_logger().info("re-fetching quarantined days: %s", ", ".join(map(str, days)))
