@@ -253,7 +253,15 @@ def build_arguments(
 
 def freshness_arguments(settings: Settings, artifacts_dir: Path | None = None) -> list[str]:
     """The `dbt source freshness` command line (sources.json lands in dbt's target/)."""
-    return ["source", "freshness", *_common_arguments(settings, artifacts_dir)]
+    # Off the console: the summary names each source that is not fresh (and the empty ones,
+    # which dbt calls ERROR STALE); dbt's own lines stay in the log file.
+    return [
+        "source",
+        "freshness",
+        *_common_arguments(settings, artifacts_dir),
+        "--log-level",
+        "none",
+    ]
 
 
 def log_file(settings: Settings, artifacts_dir: Path | None = None) -> Path:

@@ -153,7 +153,11 @@ def stage_ingested(
 
 @pytest.mark.slow
 def test_source_freshness_is_in_the_summary_and_the_artifact(
-    prefect_server: None, settings: Settings, artifacts: Path, monkeypatch: pytest.MonkeyPatch
+    prefect_server: None,
+    settings: Settings,
+    artifacts: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     import pandas as pd
     from prefect.client.orchestration import get_client
@@ -205,6 +209,11 @@ def test_source_freshness_is_in_the_summary_and_the_artifact(
     assert "## Source freshness" in artifact.data
     assert "| odre.temperature_quotidienne_regionale | ⚠ warn |" in artifact.data
     assert "| odre.eco2mix_national_tr | pass |" in artifact.data
+    # dbt's own freshness lines (ERROR STALE even for an empty table) stay in its log file.
+    assert "STALE" not in capfd.readouterr().out
+    assert "ERROR STALE freshness of odre.stock_quotidien_stockages_gaz" in (
+        (artifacts / "logs" / "dbt.log").read_text()
+    )
     assert "| forecast.consumption_daily | empty | | | nothing loaded yet |" in artifact.data
     # dbt-duckdb let go of the file: another process (the dashboard) can open it to read.
     opened = subprocess.run(
