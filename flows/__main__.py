@@ -127,9 +127,10 @@ def main(argv: list[str] | None = None) -> int:
         from flows.ephemeral import start_tied_server
         from flows.runs import configure_logging
 
-        start_tied_server()  # a temporary Prefect server never outlives this process
         configure_logging(console=True)
     try:
+        if args.command != "decode-grib":
+            start_tied_server()  # a temporary Prefect server never outlives this process
         return dispatch(args)
     except RuntimeError as exc:
         fix = prefect_start_failure(exc)
