@@ -235,6 +235,19 @@ class Settings(BaseSettings):
     forecast_aggregation_eta: float = Field(
         0.005, description="Online aggregation: learning rate per percentage point of error."
     )
+    forecast_holiday_memory: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="Share of the forecast's mean error on the same holiday or Christmas-period"
+        " day of earlier years (workdays with workdays) taken off its forecast of that day;"
+        " 0 disables.",
+    )
+    forecast_holiday_memory_years: int = Field(
+        3,
+        ge=1,
+        description="Earlier years of issued forecasts whose holiday errors the memory reads.",
+    )
     forecast_num_boost_round: int = Field(600, description="LightGBM boosting rounds per model.")
     forecast_learning_rate: float = Field(0.05, description="LightGBM learning rate.")
     forecast_num_leaves: int = Field(31, description="LightGBM leaves per tree.")

@@ -29,7 +29,7 @@ from flows.forecast.features import (
     local_day_bounds_utc,
 )
 from flows.forecast.model import FALLBACK_EXPERT, ConsumptionModel, ModelConfig
-from flows.forecast.online import OnlineConfig, online_forecast
+from flows.forecast.online import OnlineConfig, online_forecast, recurring_days_before
 from flows.forecast.quality import check_consumption, prediction_temperatures
 from flows.forecast.registry import Decision, ModelMetadata, Registry, promotion
 from flows.forecast.training import Challenger, TrainingWindow, fit_challenger, mape
@@ -249,6 +249,8 @@ class PredictionInputs:
     weather_problem: str | None = None  # why D+1..D+H temperatures are missing, if they are
     # Per issue day of the window, the hourly weather of its latest run (features' weather_hourly).
     weather_hourly: pd.DataFrame | None = None
+    # Daily errors of our forecasts issued on the same holidays of earlier years (the memory).
+    issued_errors: pd.Series | None = None
 
 
 @task(retries=2, retry_delay_seconds=10, cache_policy=NO_CACHE)
@@ -298,7 +300,12 @@ def load_prediction_inputs(issue_day: date) -> PredictionInputs:
         f"{settings.forecast_weather_model}/{settings.forecast_weather_grid}",
     )
     weather = inputs.weather_as_issued(hourly_runs, issues, cfg)
-    return PredictionInputs(consumption, temps, problem, weather)
+    frame_days = [
+        hindcast_start + timedelta(days=n) for n in range((last - hindcast_start).days + 1)
+    ]
+    remembered = recurring_days_before(frame_days, settings.forecast_holiday_memory_years)
+    errors = inputs.read_issued_errors(wh, settings, remembered, cfg.timezone)
+    return PredictionInputs(consumption, temps, problem, weather, errors)
 
 
 @task(cache_policy=NO_CACHE)
@@ -327,7 +334,13 @@ def forecast_rows(
     panel = [e for e in model.boosters if e != FALLBACK_EXPERT]
     fallback = FALLBACK_EXPERT if FALLBACK_EXPERT in model.boosters else None
     combined = online_forecast(
-        seq, panel, fallback, online_cfg, cfg.timezone, fallback_reason=data.weather_problem
+        seq,
+        panel,
+        fallback,
+        online_cfg,
+        cfg.timezone,
+        fallback_reason=data.weather_problem,
+        past_errors=data.issued_errors,
     )
     mine = (seq["issue_date"] == d0).to_numpy()
     rows, out = seq[mine].reset_index(drop=True), combined[mine].reset_index(drop=True)
@@ -357,6 +370,7 @@ def hourly_rows(
             "p10_mw": out["p10"].to_numpy(),
             "p50_mw": out["p50"].to_numpy(),
             "p90_mw": out["p90"].to_numpy(),
+            "p50_before_memory_mw": out["p50_before_memory"].to_numpy(),
             "forecaster": out["forecaster"].to_numpy(),
             "forecaster_reason": out["forecaster_reason"].to_numpy(),
             "model_version": version,

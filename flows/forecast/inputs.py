@@ -88,6 +88,29 @@ def read_consumption(
     return frame
 
 
+def read_issued_errors(
+    wh: Warehouse, settings: Settings, target_days: list[date], timezone: str
+) -> pd.Series:
+    """Per local day of `target_days`: the mean relative error of our D+1 forecast as issued,
+    before its holiday memory; only days whose every hour has both values."""
+    if not target_days:
+        return pd.Series(dtype=float)
+    listed = ", ".join(_day(d) for d in sorted(set(target_days)))
+    frame = wh.query(
+        "select date_local, count(*) as hours, avg((consumption_mw - issued_d1_p50_before_memory_mw)"
+        " / issued_d1_p50_before_memory_mw) as error"
+        f" from {_table(wh, settings)} where source = '{MEASURED}' and date_local in ({listed})"
+        " and consumption_mw is not null and issued_d1_p50_before_memory_mw is not null"
+        " group by date_local order by date_local"
+    )
+    day_index = days(frame["date_local"])
+    bounds = [local_day_bounds_utc(pd.Timestamp(d), timezone) for d in day_index]
+    expected = [round((end - start) / pd.Timedelta(hours=1)) for start, end in bounds]
+    complete = pd.to_numeric(frame["hours"]).to_numpy() == np.array(expected, dtype=int)
+    errors = pd.Series(pd.to_numeric(frame["error"]).astype(float).to_numpy(), index=day_index)
+    return errors[complete]
+
+
 def _long_temperatures(wide: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """Mart rows (one per day, areas side by side) as one row per day and area."""
     parts = []

@@ -10,13 +10,19 @@ Residuals are relative, (actual - forecast) / forecast, so one filter serves sum
 The filter's state is the 24-hour residual profile, a damped random walk (`rho`); its
 covariance comes from the residuals known at each issue, shrunk towards a smooth prior, so the
 morning hours of D tell the filter about the afternoon of D and, through `rho`, about D+1.
+Holidays and the Christmas period feed the filter nothing; the combined forecast's error on the
+same recurring day of earlier years (the frame's own days, or those issued before it) corrects
+them instead.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import date, timedelta
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
+import holidays
 import numpy as np
 import pandas as pd
 
@@ -40,6 +46,7 @@ class OnlineConfig:
     covariance_days: int = 120  # days of known residuals that estimate the covariance
     prior_std: float = 0.02  # residual std assumed before enough days are known
     eta: float = setting_default("forecast_aggregation_eta")  # per percentage point of error
+    holiday_memory: float = setting_default("forecast_holiday_memory")  # share of past error
     band_days: int = 56  # days of known residuals that calibrate the band
     band_low: float = min(setting_default("forecast_quantiles"))
     band_high: float = max(setting_default("forecast_quantiles"))
@@ -66,6 +73,7 @@ class OnlineConfig:
             rho=settings.forecast_kalman_rho,
             q_share=settings.forecast_kalman_drift_share,
             eta=settings.forecast_aggregation_eta,
+            holiday_memory=settings.forecast_holiday_memory,
         )
 
 
@@ -189,6 +197,90 @@ def unusual_days(hourly: pd.DataFrame, index: pd.DatetimeIndex, timezone: str) -
     return (matrix.max(axis=1).fillna(0) > 0).to_numpy()
 
 
+@lru_cache(maxsize=64)
+def _holiday_names(year: int) -> dict[date, str]:
+    return dict(holidays.France(years=year))
+
+
+def _christmas_period(day: date) -> bool:
+    return (day.month == 12 and day.day >= 22) or (day.month == 1 and day.day <= 2)
+
+
+def recurring_day_key(day: date) -> str | None:
+    """What a day recurs as each year: its public holiday or its Christmas-period date, with
+    whether it is a workday; None for an ordinary day.
+
+    The workday part matters: 24 December on a Monday empties offices, on a Sunday it is a
+    Sunday, so only days of the same kind teach each other.
+    """
+    day = pd.Timestamp(day).date()
+    kind = "workday" if day.weekday() < 5 else "weekend"
+    if _christmas_period(day):
+        return f"christmas-{day:%m-%d}-{kind}"
+    name = _holiday_names(day.year).get(day)
+    return f"{name}-{kind}" if name else None
+
+
+def recurring_days_before(days: list[date], years: int) -> list[date]:
+    """The days of the `years` years before `days` that share a recurring key with one of them."""
+    wanted = {k for k in map(recurring_day_key, days) if k}
+    if not wanted:
+        return []
+    first, last = min(days).year - years, max(days).year
+    candidates = [
+        d
+        for year in range(first, last + 1)
+        for d in (*_holiday_names(year), *_christmas_dates(year))
+    ]
+    start = min(days) - timedelta(days=366 * years)
+    return sorted(
+        {d for d in candidates if start <= d < min(days) and recurring_day_key(d) in wanted}
+    )
+
+
+def _christmas_dates(year: int) -> list[date]:
+    return [date(year, 1, 1), date(year, 1, 2), *(date(year, 12, d) for d in range(22, 32))]
+
+
+def daily_errors(forecast: pd.DataFrame, actual: pd.DataFrame) -> pd.Series:
+    """Per day of a day x hour forecast: its mean relative error, (actual - forecast) / forecast."""
+    return ((actual - forecast) / forecast).mean(axis=1)
+
+
+def holiday_memory(
+    forecast: pd.DataFrame,
+    actual: pd.DataFrame,
+    cfg: OnlineConfig,
+    past_errors: pd.Series | None = None,
+) -> pd.DataFrame:
+    """A forecast with `holiday_memory` x its mean relative error on the same recurring day of
+    earlier years taken off (holidays, the Christmas period).
+
+    The trees fit each past holiday in-sample and read a new one like an average of them, so
+    their error on one holiday repeats the next year (Christmas on workdays: +5 to +10 %); the
+    filter cannot see it, unusual days feed it nothing. The errors are the frame's own days and
+    `past_errors` (per day, of the forecasts issued before the frame); only days of an earlier
+    year count, so all their hours were known at the issue. Days without such a past stay.
+    """
+    if cfg.holiday_memory == 0:
+        return forecast
+    errors = daily_errors(forecast, actual)
+    if past_errors is not None and len(past_errors):
+        older = past_errors[pd.DatetimeIndex(past_errors.index) < forecast.index.min()]
+        errors = pd.concat([older.set_axis(pd.DatetimeIndex(older.index)), errors])
+    errors = errors.dropna()
+    keys = pd.Series([recurring_day_key(d) for d in errors.index], index=errors.index)
+    factor = np.ones(len(forecast))
+    for t, day in enumerate(forecast.index):
+        key = recurring_day_key(day)
+        if key is None:
+            continue
+        past = errors[(keys == key) & (errors.index.year < day.year)]
+        if len(past):
+            factor[t] = 1 + cfg.holiday_memory * float(past.mean())
+    return forecast.mul(factor, axis=0)
+
+
 def aggregate(
     experts: dict[str, pd.DataFrame], actual: pd.DataFrame, cfg: OnlineConfig
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -261,13 +353,16 @@ def online_forecast(
     cfg: OnlineConfig,
     timezone: str,
     fallback_reason: str | None = None,
+    past_errors: pd.Series | None = None,
 ) -> pd.DataFrame:
     """P50, P10, P90 and the forecaster of each row of a day-ahead hourly frame.
 
     `hourly` holds one row per target hour (`hour_utc`, `target_date`, `actual`, NaN when
     unknown or in the future), the experts' forecasts as `<expert>_mw` and optionally
     `lag_week` and `temperature_filled`. Rows are corrected and combined with what was
-    known at their issue time. `fallback_reason` names why weather is missing, when known.
+    known at their issue time. `fallback_reason` names why weather is missing, when known;
+    `past_errors` are the daily errors of forecasts issued before the frame, before their
+    holiday memory (`p50_before_memory`, which the result carries for the years to come).
     """
     actual = day_matrix(hourly, "actual", timezone)
     unusual = unusual_days(hourly, actual.index, timezone)
@@ -290,9 +385,12 @@ def online_forecast(
         use = p50.isna() & fb.notna()
         p50 = p50.mask(use, fb)
         who = who.mask(use, FALLBACK)
+    before_memory = p50
+    p50 = holiday_memory(before_memory, actual, cfg, past_errors)
     p10, p90 = conformal_bands(p50, actual, cfg)
     out = pd.DataFrame(index=hourly.index)
     out["p50"] = to_hourly(p50, hourly, timezone)
+    out["p50_before_memory"] = to_hourly(before_memory, hourly, timezone)
     out["p10"] = to_hourly(p10, hourly, timezone)
     out["p90"] = to_hourly(p90, hourly, timezone)
     out["offline"] = hourly[[f"{e}_mw" for e in experts]].mean(axis=1, skipna=False).to_numpy()
@@ -304,6 +402,7 @@ def online_forecast(
     if "lag_week" in hourly.columns:
         last = (out["forecaster"] == "") & hourly["lag_week"].notna().to_numpy()
         out.loc[last, "p50"] = hourly.loc[last, "lag_week"].to_numpy()
+        out.loc[last, "p50_before_memory"] = out.loc[last, "p50"]
         out.loc[last, "forecaster"] = LAST_RESORT
     out["forecaster"] = out["forecaster"].replace("", None)
     reasons = {k: v.format(n=len(experts)) for k, v in REASONS.items()}

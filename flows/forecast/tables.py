@@ -37,6 +37,7 @@ def hourly_spec(name: str = HOURLY_TABLE) -> TableSpec:
             "p10_mw": "float64",
             "p50_mw": "float64",
             "p90_mw": "float64",
+            "p50_before_memory_mw": "float64",
             "forecaster": "string",
             "forecaster_reason": "string",
             "model_version": "string",
@@ -55,6 +56,8 @@ def hourly_spec(name: str = HOURLY_TABLE) -> TableSpec:
             "p10_mw": "10th percentile of consumption, MW.",
             "p50_mw": "Central forecast of consumption, MW.",
             "p90_mw": "90th percentile of consumption, MW.",
+            "p50_before_memory_mw": "P50 before the holiday memory: the error that later years'"
+            " same holiday learns from (equal to p50_mw on ordinary days).",
             "forecaster": "Which forecaster produced the row: `online_panel` (the experts"
             " corrected and aggregated online), `fallback_calendar` (no temperatures) or"
             " `naive_week` (last resort).",
@@ -119,9 +122,21 @@ def write_partition(
     return written
 
 
+# Columns added after partitions were written without them, and the column whose value they
+# had then: a forecast issued before the holiday memory existed had none.
+_ADDED_COLUMNS = {"p50_before_memory_mw": "p50_mw"}
+
+
+def with_added_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows written before a column was added, with the value that column had then."""
+    missing = {c: frame[was] for c, was in _ADDED_COLUMNS.items() if c not in frame.columns}
+    return frame.assign(**missing) if missing else frame
+
+
 def _conformed(spec: TableSpec):
     def to_frame(table: pa.Table, key: str) -> pd.DataFrame:
-        return spec.conform(table.to_pandas())
+        frame = table.to_pandas()
+        return spec.conform(with_added_columns(frame) if spec.name == HOURLY_TABLE else frame)
 
     return to_frame
 
@@ -146,7 +161,7 @@ def export_warehouse_rows(
     if not wh.table_exists(dataset, hourly_table):
         return []
     in_lake = {date.fromisoformat(v[:10]) for v in lake.list_partitions(LAKE_PREFIX, DAY)}
-    hourly = wh.query(f"select * from {dataset}.{hourly_table}")
+    hourly = with_added_columns(wh.query(f"select * from {dataset}.{hourly_table}"))
     daily = (
         wh.query(f"select * from {dataset}.{daily_table}")
         if wh.table_exists(dataset, daily_table)

@@ -158,6 +158,7 @@ INPUTS = TableSpec(
         "lead_hours": "float64",
         "consumption_mw": "float64",
         "rte_j1_mw": "float64",
+        "issued_d1_p50_before_memory_mw": "float64",
         **dict.fromkeys(_DAILY, "float64"),
         "regions_reported": "int64",
         **dict.fromkeys(WEATHER_COLUMNS, "float64"),
@@ -248,6 +249,13 @@ def load_consumption(wh: Warehouse, settings: Settings, consumption: pd.DataFram
         }
     )
     _update_measured(wh, settings, values, ["consumption_mw", "rte_j1_mw"])
+
+
+def load_issued(wh: Warehouse, settings: Settings, day: date, actual: float, issued: float) -> None:
+    """One local day of measured rows whose D+1 forecast was issued at `issued` before memory."""
+    hours = _local_hours(pd.Series([pd.Timestamp(day)]))
+    values = hours.assign(consumption_mw=actual, issued_d1_p50_before_memory_mw=issued)
+    _update_measured(wh, settings, values, ["consumption_mw", "issued_d1_p50_before_memory_mw"])
 
 
 def load_observed(wh: Warehouse, settings: Settings, temps: pd.DataFrame) -> None:

@@ -16,7 +16,13 @@ from flows.forecast.flow import forecast_cli, predict, train
 from flows.forecast.registry import Registry
 from flows.settings import get_settings
 from flows.warehouse import DuckDBWarehouse
-from tests.forecast.synthetic import load_consumption, load_observed, load_runs, make_forecast_runs
+from tests.forecast.synthetic import (
+    load_consumption,
+    load_issued,
+    load_observed,
+    load_runs,
+    make_forecast_runs,
+)
 
 ISSUE = date(2020, 5, 4)
 
@@ -102,6 +108,36 @@ def test_predict_trains_first_then_reissuing_replaces_rows(
     again = issued(forecast_settings, issue=ISSUE)
     pd.testing.assert_frame_equal(first_issue, again)
     assert after["p50_mw"].mean() > before["p50_mw"].mean()  # the +5 % day pulls it up
+
+
+def test_a_holiday_remembers_our_error_on_the_same_day_a_year_earlier(
+    prefect_server, forecast_settings, warehouse, consumption, temps
+) -> None:
+    issue, holiday = date(2020, 5, 7), date(2020, 5, 8)  # 8 May 2020 is a Friday
+    known = consumption[consumption["hour_utc"] < pd.Timestamp("2020-05-07 08:00")]
+    load_consumption(warehouse, forecast_settings, known)
+    load_observed(warehouse, forecast_settings, temps[pd.to_datetime(temps["date"]) < "2020-05-07"])
+    predict(as_of=issue)
+    plain = issued(forecast_settings, issue=issue)
+
+    # On 8 May 2019, a Wednesday, we issued 10 % too high; on 8 May 2018, a Tuesday, too.
+    load_issued(warehouse, forecast_settings, date(2019, 5, 8), actual=50_000.0, issued=55_000.0)
+    load_issued(warehouse, forecast_settings, date(2018, 5, 8), actual=50_000.0, issued=55_000.0)
+    # 9 May 2019 is no holiday and 1 May 2019 another one: neither says anything of 8 May 2020.
+    load_issued(warehouse, forecast_settings, date(2019, 5, 1), actual=50_000.0, issued=40_000.0)
+    predict(as_of=issue)
+    remembered = issued(forecast_settings, issue=issue)
+
+    on_holiday = pd.to_datetime(remembered["target_date"]).dt.date == holiday
+    np.testing.assert_allclose(remembered["p50_before_memory_mw"], plain["p50_mw"])
+    # Half of the -9.1 % error comes off the holiday, and nothing else moves.
+    ratio = remembered.loc[on_holiday, "p50_mw"] / plain.loc[on_holiday, "p50_mw"]
+    np.testing.assert_allclose(ratio, 1 - 0.5 / 11, rtol=1e-9)
+    np.testing.assert_allclose(
+        remembered.loc[~on_holiday, "p50_mw"], plain.loc[~on_holiday, "p50_mw"]
+    )
+    assert (remembered["p10_mw"] <= remembered["p50_mw"]).all()
+    assert (remembered["p50_mw"] <= remembered["p90_mw"]).all()
 
 
 def test_unusable_inputs_and_models_fail_clearly_and_keep_the_champion(

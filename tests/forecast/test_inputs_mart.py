@@ -15,7 +15,14 @@ import pandas as pd
 import pytest
 
 from flows.forecast import inputs
-from flows.forecast.features import WEATHER_COLUMNS, FeatureConfig, national_daily
+from flows.forecast import tables as forecast_tables
+from flows.forecast.features import (
+    WEATHER_COLUMNS,
+    FeatureConfig,
+    local_day_bounds_utc,
+    national_daily,
+)
+from flows.forecast.flow import daily_rows
 from flows.lake import LocalLake
 from flows.meteofrance.tables import lake_sources
 from flows.odre.schemas import DATASETS, ECO2MIX_TR, TEMPERATURE
@@ -51,9 +58,41 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict:
         _curate(settings, lake, day)
     for source in lake_sources():
         load_changed(lake, wh, "staging", source)
+    _issue_forecast(lake, wh)
     run_dbt_build(settings, select="+forecast_inputs_hourly")
     mart = wh.query(f"select * from production.{inputs.INPUTS_TABLE}")
     return {"settings": settings, "wh": wh, "mart": mart, "realtime": realtime}
+
+
+ISSUED_ON, ISSUED_FOR = date(2026, 1, 12), date(2026, 1, 13)
+
+
+def _issue_forecast(lake: LocalLake, wh: DuckDBWarehouse) -> None:
+    """Our forecast issued on 12 January: D+1 (13th) before memory at 60 GW, D+2 at 70 GW."""
+    start, _ = local_day_bounds_utc(ISSUED_FOR, "Europe/Paris")
+    hours = pd.date_range(start, periods=48, freq="h")
+    p50 = np.where(np.arange(48) < 24, 60_000.0, 70_000.0)
+    hourly = pd.DataFrame(
+        {
+            "issue_date": ISSUED_ON,
+            "issue_time_utc": pd.Timestamp("2026-01-12 09:00"),
+            "horizon_days": np.where(np.arange(48) < 24, 1, 2),
+            "target_date": [(h + pd.Timedelta(hours=1)).date() for h in hours],
+            "target_hour_utc": hours,
+            "target_hour_local": [h.isoformat() for h in hours],
+            "p10_mw": p50 * 0.97,
+            "p50_mw": p50 * 0.99,
+            "p90_mw": p50 * 1.03,
+            "p50_before_memory_mw": p50,
+            "forecaster": "online_panel",
+            "forecaster_reason": "test rows",
+            "model_version": "v-test",
+            "created_at": pd.Timestamp("2026-01-12 09:00"),
+        }
+    )
+    forecast_tables.write_partition(lake, ISSUED_ON, hourly, daily_rows(hourly))
+    for source in forecast_tables.lake_sources():
+        load_changed(lake, wh, "staging", source)
 
 
 def _weighted(values: pd.Series) -> float:
@@ -79,6 +118,24 @@ def test_measured_rows_hold_consumption_and_the_national_temperature_of_one_rule
         assert rows["regions_reported"].iloc[0] == len(regions)
         assert rows["tmean_c_ile_de_france"].iloc[0] == pytest.approx(1.1)
     assert measured["t2m_c"].isna().all()
+
+
+def test_measured_rows_carry_our_day_ahead_forecast_before_its_memory(built) -> None:
+    mart = built["mart"]
+    measured = mart[mart["source"] == inputs.MEASURED].set_index("hour_utc").sort_index()
+    day = pd.to_datetime(measured["date_local"]).dt.date
+    # D+1 only: the D+2 rows of the same issue are not the day-ahead forecast.
+    assert (measured.loc[day == ISSUED_FOR, "issued_d1_p50_before_memory_mw"] == 60_000.0).all()
+    assert measured.loc[day != ISSUED_FOR, "issued_d1_p50_before_memory_mw"].isna().all()
+    assert (
+        mart.loc[mart["source"] != inputs.MEASURED, "issued_d1_p50_before_memory_mw"].isna().all()
+    )
+    errors = inputs.read_issued_errors(
+        built["wh"], built["settings"], [ISSUED_FOR, date(2026, 1, 14)], "Europe/Paris"
+    )
+    actual = measured.loc[day == ISSUED_FOR, "consumption_mw"]
+    assert list(errors.index.date) == [ISSUED_FOR]
+    assert errors.iloc[0] == pytest.approx(((actual - 60_000.0) / 60_000.0).mean())
 
 
 def test_run_rows_carry_each_runs_days_and_hourly_weather(built) -> None:

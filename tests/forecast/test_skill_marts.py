@@ -74,6 +74,7 @@ def _forecast(actual: pd.Series) -> pd.DataFrame:
                         "p10_mw": p50 * 0.97,
                         "p50_mw": p50,
                         "p90_mw": p50 * 1.03,
+                        "p50_before_memory_mw": p50,
                         "forecaster": "online_panel",
                         "forecaster_reason": "test rows",
                         "model_version": "v-test",

@@ -26,6 +26,7 @@ def _rows(issue: date, p50: float) -> pd.DataFrame:
             "p10_mw": p50 - 1000,
             "p50_mw": p50,
             "p90_mw": p50 + 1000,
+            "p50_before_memory_mw": p50,
             "forecaster": "online_panel",
             "forecaster_reason": "test",
             "model_version": "v1",
@@ -66,7 +67,9 @@ def test_rows_an_older_predict_wrote_to_the_warehouse_move_to_the_lake(tmp_path)
     lake, wh = LocalLake(tmp_path / "lake"), DuckDBWarehouse(tmp_path / "w.duckdb")
     assert tables.export_warehouse_rows(wh, lake, "production", "consumption_forecast", "x") == []
     old = pd.concat([_rows(date(2025, 12, 1), 1.0), _rows(date(2025, 12, 2), 2.0)])
-    hourly = TableSpec("consumption_forecast", tables.hourly_spec().columns, "issue_date")
+    old = old.drop(columns="p50_before_memory_mw")  # that predict had no holiday memory
+    columns = {c: k for c, k in tables.hourly_spec().columns.items() if c in old.columns}
+    hourly = TableSpec("consumption_forecast", columns, "issue_date")
     daily = TableSpec("consumption_forecast_daily", tables.daily_spec().columns, "issue_date")
     wh.replace_partitions("production", hourly, old, set(old["issue_date"]))
     wh.replace_partitions("production", daily, daily_rows(old), set(old["issue_date"]))
@@ -84,3 +87,27 @@ def test_rows_an_older_predict_wrote_to_the_warehouse_move_to_the_lake(tmp_path)
     assert set(kept.column("p50_mw").to_pylist()) == {9.0}
     days = lake.read_parquet(tables.partition_key(date(2025, 12, 1), tables.DAILY_FILE))
     assert days.num_rows == 2
+
+
+def test_a_partition_written_before_the_holiday_memory_loads_with_its_p50_as_before_memory(
+    tmp_path,
+) -> None:
+    lake, wh = LocalLake(tmp_path / "lake"), DuckDBWarehouse(tmp_path / "w.duckdb")
+    old_columns = {
+        c: k for c, k in tables.hourly_spec().columns.items() if c != "p50_before_memory_mw"
+    }
+    old_spec = TableSpec(tables.HOURLY_TABLE, old_columns, "issue_date")
+    first = _rows(date(2025, 12, 1), 51_000.0).drop(columns="p50_before_memory_mw")
+    lake.write_parquet(tables.partition_key(date(2025, 12, 1), tables.HOURLY_FILE), first)
+    # Staging as that older version created it, without the column.
+    wh.replace_partitions("staging", old_spec, old_spec.conform(first), {date(2025, 12, 1)})
+    newer = _rows(date(2025, 12, 2), 52_000.0).assign(p50_before_memory_mw=50_000.0)
+    tables.write_partition(lake, date(2025, 12, 2), newer, daily_rows(newer))
+
+    hourly, _ = tables.lake_sources()
+    assert load_changed(lake, wh, "staging", hourly).days == [date(2025, 12, 1), date(2025, 12, 2)]
+    staged = wh.query(
+        "select issue_date, min(p50_before_memory_mw) lo, max(p50_before_memory_mw) hi"
+        " from staging.forecast__consumption_hourly group by issue_date order by issue_date"
+    )
+    assert staged[["lo", "hi"]].to_numpy().tolist() == [[51_000.0, 51_000.0], [50_000.0, 50_000.0]]

@@ -5,7 +5,8 @@
     )
 }}
 -- Everything the consumption forecast reads, per UTC hour and series: one 'measured' row per
--- hour (consumption, RTE's J-1 and the observed daily temperatures of the hour's local day)
+-- hour (consumption, RTE's J-1, our own D+1 forecast as issued and the observed daily
+-- temperatures of the hour's local day)
 -- and one row per weather run and hour of the full local days it forecasts (the run's daily
 -- temperatures and its hourly weather), each stamped with the run's time so that a reader
 -- takes only what was known at its issue time.
@@ -41,6 +42,25 @@ consumption as (
 weather as (
 
     select * from {{ ref('stg_meteofrance__features_hourly') }}
+
+),
+
+issued as (
+
+    select * from {{ ref('stg_forecast__consumption_hourly') }}
+
+),
+
+-- Our own D+1 forecast of each hour before its holiday memory: next year's same holiday
+-- learns from its error. One issue per target hour at horizon 1.
+issued_day_ahead as (
+
+    select
+        hour_utc,
+        max(p50_before_memory_mw) as issued_d1_p50_before_memory_mw
+    from issued
+    where horizon_days = 1
+    group by hour_utc
 
 ),
 
@@ -98,6 +118,7 @@ measured as (
         cast(null as {{ type_double() }}) as lead_hours,
         consumption.consumption_mw,
         consumption.forecast_j1_mw as rte_j1_mw,
+        issued_day_ahead.issued_d1_p50_before_memory_mw,
         {%- for column in temperature_columns %}
         observed.{{ column }},
         {%- endfor %}
@@ -108,6 +129,8 @@ measured as (
     from consumption
     full outer join observed_hours as observed
         on consumption.hour_utc = observed.hour_utc
+    left join issued_day_ahead
+        on coalesce(consumption.hour_utc, observed.hour_utc) = issued_day_ahead.hour_utc
 
 ),
 
@@ -142,6 +165,7 @@ forecast as (
         ) as lead_hours,
         cast(null as {{ type_double() }}) as consumption_mw,
         cast(null as {{ type_double() }}) as rte_j1_mw,
+        cast(null as {{ type_double() }}) as issued_d1_p50_before_memory_mw,
         {%- for column in temperature_columns %}
         runs.{{ column }},
         {%- endfor %}
@@ -175,6 +199,7 @@ final as (
         cast(lead_hours as {{ type_double() }}) as lead_hours,
         consumption_mw,
         rte_j1_mw,
+        issued_d1_p50_before_memory_mw,
         {%- for column in temperature_columns %}
         {{ column }},
         {%- endfor %}
