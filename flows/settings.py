@@ -27,6 +27,9 @@ FORECAST_EXPERTS = (
     "gbm_regional",
     "gbm_lags",
     "gbm_ratio",
+    "gbm_linear",
+    "gbm_linear_regional",
+    "gbm_linear_lags",
     "gbm_calendar",
 )
 

@@ -44,6 +44,7 @@ class Expert:
     keeps: Callable[[str], bool]
     num_leaves: int | None = None  # None: the configured size
     level: str | None = None  # learn consumption / this column (a ratio) instead of MW
+    linear: bool = False  # a linear model of the inputs in each leaf (LightGBM's linear_tree)
 
     def features(self, names: list[str]) -> list[str]:
         """The expert's inputs among a feature list, in its order."""
@@ -62,6 +63,11 @@ EXPERTS: dict[str, Expert] = {
         Expert("gbm_regional", lambda n: not _is_lag(n)),
         Expert("gbm_lags", lambda n: not _is_region(n)),
         Expert("gbm_ratio", lambda n: not _is_region(n), level="lag_mean_week"),
+        # Plain trees hold a leaf's value flat past the coldest day they have seen; linear
+        # leaves carry the heating slope on into a cold wave (February 2018: 2 years of history).
+        Expert("gbm_linear", lambda n: not _is_lag(n) and not _is_region(n), linear=True),
+        Expert("gbm_linear_regional", lambda n: not _is_lag(n), linear=True),
+        Expert("gbm_linear_lags", lambda n: not _is_region(n), linear=True),
         Expert("gbm_calendar", lambda n: not _is_weather(n)),
     )
 }
@@ -130,6 +136,7 @@ class ModelConfig:
             "deterministic": True,
             "force_row_wise": True,
             "verbosity": -1,
+            **({"linear_tree": True, "linear_lambda": 1.0} if expert.linear else {}),
         }
 
 
