@@ -15,6 +15,8 @@ against one training, and what prediction costs as history grows.
 
 Last line: `BENCH predict history_ratio=<8y/1y> mape_hourly_model=... ...`. While iterating on
 accuracy, `BENCH_PREDICT_PARTS=accuracy` runs (a) only (its BENCH line then lacks the cost fields).
+(a) runs for 2019, then for 2018 (the other sample year with two years of history before it),
+with fields suffixed `_2018`; `BENCH_PREDICT_ACCURACY_YEARS=2019` runs one year.
 """
 
 from __future__ import annotations
@@ -109,10 +111,10 @@ def monthly_table(hourly: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def accuracy() -> dict[str, float]:
-    """Backtest 2019 on the real samples, scored with RTE's J-1 on the same hours."""
-    result, elapsed = run_backtest(date(2019, 1, 1), date(2019, 12, 31))
-    print("(a) accuracy: 2019 day-ahead on RTE's definitive consumption, observed temperatures")
+def accuracy(year: int = 2019) -> dict[str, float]:
+    """Backtest one year of the real samples, scored with RTE's J-1 on the same hours."""
+    result, elapsed = run_backtest(date(year, 1, 1), date(year, 12, 31))
+    print(f"(a) accuracy: {year} day-ahead on RTE's definitive consumption, observed temperatures")
     print("    standing in for forecasts; RTE J-1 scored on the same hours")
     print(f"    {'forecaster':18} {'hourly MAPE':>11} {'daily MAPE':>10}  {'n hours':>7}")
     for name, m in result.metrics["hourly"].items():
@@ -286,7 +288,10 @@ def main() -> None:
     for key in [k for k in os.environ if k.startswith("AGGREGAT_")]:
         del os.environ[key]
     parts = os.environ.get("BENCH_PREDICT_PARTS", "accuracy,backtest_cost,cost").split(",")
-    acc = accuracy() if SAMPLES.is_dir() and "accuracy" in parts else {}
+    # The first year fills the main fields; each other window carrying J-1 adds its own.
+    years = [int(y) for y in os.environ.get("BENCH_PREDICT_ACCURACY_YEARS", "2019,2018").split(",")]
+    runs = {y: accuracy(y) for y in years} if SAMPLES.is_dir() and "accuracy" in parts else {}
+    acc = runs.get(years[0], {})
     bt = backtest_cost() if SAMPLES.is_dir() and "backtest_cost" in parts else {}
     if not SAMPLES.is_dir():
         print(f"(a, b) accuracy and backtest cost skipped: samples not found at {SAMPLES}")
@@ -299,6 +304,12 @@ def main() -> None:
         fields["coverage_p10_p90"] = f"{acc['coverage']:.3f}"
         fields["hours_forecast_pct"] = f"{acc['hours_pct']:.1f}"
         fields["fallback_pct"] = f"{acc['fallback_pct']:.1f}"
+    for year, other in runs.items():
+        if year == years[0]:
+            continue
+        for key in ("hourly_model", "hourly_rte_j1", "daily_model", "daily_rte_j1"):
+            fields[f"mape_{key}_{year}"] = f"{other[key]:.2f}"
+        fields[f"coverage_p10_p90_{year}"] = f"{other['coverage']:.3f}"
     if bt:
         fields["backtest_to_training_ratio"] = f"{bt['ratio']:.1f}"
     for key in (
