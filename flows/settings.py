@@ -20,7 +20,7 @@ from flows.errors import SettingsError
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-# The forecast's expert panel (flows/forecast/model.py defines each; chosen on the 2019 backtest).
+# The forecast's expert panel (flows/forecast/model.py defines each; chosen on the 2019 and 2018 backtests).
 FORECAST_EXPERTS = (
     "gbm_weather",
     "gbm_weather_large",
@@ -30,6 +30,9 @@ FORECAST_EXPERTS = (
     "gbm_linear",
     "gbm_linear_regional",
     "gbm_linear_lags",
+    "gbm_additive",
+    "gbm_additive_lags",
+    "gbm_additive_regional",
     "gbm_calendar",
 )
 

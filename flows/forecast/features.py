@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from functools import lru_cache
 from typing import Any, TypeVar
 
@@ -167,17 +167,40 @@ def _holidays_of(year: int) -> frozenset[date]:
     return frozenset(holidays.France(years=year))
 
 
+# The Christmas–New Year period: offices close, and the load sits far below the season's.
+CHRISTMAS_FIRST = (12, 22)
+CHRISTMAS_LAST = (1, 2)
+
+
+def is_christmas_period(day: date) -> bool:
+    """Whether a day falls in the Christmas–New Year period."""
+    return (day.month, day.day) >= CHRISTMAS_FIRST or (day.month, day.day) <= CHRISTMAS_LAST
+
+
+def christmas_dates(year: int) -> list[date]:
+    """The days of a calendar year inside the Christmas–New Year period."""
+
+    def span(first: date, last: date) -> list[date]:
+        return [first + timedelta(days=k) for k in range((last - first).days + 1)]
+
+    return span(date(year, 1, 1), date(year, *CHRISTMAS_LAST)) + span(
+        date(year, *CHRISTMAS_FIRST), date(year, 12, 31)
+    )
+
+
 def holiday_flags(day_index: pd.DatetimeIndex) -> pd.DataFrame:
     """Per day: public holiday, bridge day, Christmas–New Year period, DST-change day."""
     dates = [d.date() for d in day_index]
     hol = np.array([d in _holidays_of(d.year) for d in dates])
     weekday = day_index.weekday.to_numpy()
-    # A bridge day: Monday before a Tuesday holiday, Friday after a Thursday holiday.
     next_hol = np.array([(d + pd.Timedelta(days=1)) in _holidays_of((d + DAY).year) for d in dates])
     prev_hol = np.array([(d - pd.Timedelta(days=1)) in _holidays_of((d - DAY).year) for d in dates])
-    bridge = ((weekday == 0) & next_hol | (weekday == 4) & prev_hol) & ~hol
-    md = day_index.month * 100 + day_index.day
-    christmas = (md >= 1222) | (md <= 102)
+    # A bridge day: a workday between two days off, one of them a holiday (Monday before a
+    # Tuesday holiday, Friday after a Thursday one, Wednesday 9 May 2018 between two).
+    next_off = next_hol | (weekday == 4) | (weekday == 5)
+    prev_off = prev_hol | (weekday == 0) | (weekday == 6)
+    bridge = next_off & prev_off & (next_hol | prev_hol) & (weekday < 5) & ~hol
+    christmas = np.array([is_christmas_period(d) for d in dates])
     return pd.DataFrame(
         {
             "is_holiday": hol.astype(int),

@@ -45,10 +45,32 @@ class Expert:
     num_leaves: int | None = None  # None: the configured size
     level: str | None = None  # learn consumption / this column (a ratio) instead of MW
     linear: bool = False  # a linear model of the inputs in each leaf (LightGBM's linear_tree)
+    # Feature groups a tree may mix (LightGBM's interaction_constraints); None: any.
+    groups: tuple[Callable[[str], bool], ...] | None = None
 
     def features(self, names: list[str]) -> list[str]:
         """The expert's inputs among a feature list, in its order."""
         return [n for n in names if self.keeps(n)]
+
+    def constraints(self, cols: list[str]) -> list[list[int]] | None:
+        """Per group, the indices of its features among the expert's columns."""
+        if self.groups is None:
+            return None
+        return [[i for i, c in enumerate(cols) if keeps(c)] for keeps in self.groups]
+
+
+def _additive(*kinds: Callable[[str], bool]) -> tuple[Callable[[str], bool], ...]:
+    """Feature groups no tree branch may cross: the calendar alone, then each kind (weather,
+    lags) with the hour, the day type and the season it is read against."""
+    anchors = ("hour_local", "day_type", "doy_cos")
+
+    def calendar(n: str) -> bool:
+        return not any(kind(n) for kind in kinds)
+
+    def with_anchors(kind: Callable[[str], bool]) -> Callable[[str], bool]:
+        return lambda n: kind(n) or n in anchors
+
+    return (calendar, *(with_anchors(k) for k in kinds))
 
 
 # Trees read levels poorly from recent lags when the lagged days were unusual (a holiday a
@@ -68,6 +90,27 @@ EXPERTS: dict[str, Expert] = {
         Expert("gbm_linear", lambda n: not _is_lag(n) and not _is_region(n), linear=True),
         Expert("gbm_linear_regional", lambda n: not _is_lag(n), linear=True),
         Expert("gbm_linear_lags", lambda n: not _is_region(n), linear=True),
+        # Additive: calendar, weather and lag effects on separate branches, each read against
+        # the hour, day type and season, so a cold wave on a bridge day sums two effects where
+        # plain trees would need to have seen the combination.
+        Expert(
+            "gbm_additive",
+            lambda n: not _is_lag(n) and not _is_region(n),
+            linear=True,
+            groups=_additive(_is_weather),
+        ),
+        Expert(
+            "gbm_additive_lags",
+            lambda n: not _is_region(n),
+            linear=True,
+            groups=_additive(_is_weather, _is_lag),
+        ),
+        Expert(
+            "gbm_additive_regional",
+            lambda n: not _is_lag(n),
+            linear=True,
+            groups=_additive(_is_weather),
+        ),
         Expert("gbm_calendar", lambda n: not _is_weather(n)),
     )
 }
@@ -138,6 +181,11 @@ class ModelConfig:
             "verbosity": -1,
             **({"linear_tree": True, "linear_lambda": 1.0} if expert.linear else {}),
         }
+
+    def expert_params(self, expert: Expert, cols: list[str]) -> dict:
+        """`params` plus the expert's interaction constraints over its columns."""
+        groups = expert.constraints(cols)
+        return self.params(expert) | ({"interaction_constraints": groups} if groups else {})
 
 
 @dataclass
@@ -217,7 +265,7 @@ def train_model(
         )
         bar.set_postfix_str(name)
         model.boosters[name] = lgb.train(
-            cfg.params(expert),
+            cfg.expert_params(expert, cols),
             data,
             num_boost_round=cfg.num_boost_round,
             callbacks=[lambda _env: bar.update(1)],

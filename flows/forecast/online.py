@@ -26,7 +26,12 @@ import holidays
 import numpy as np
 import pandas as pd
 
-from flows.forecast.features import FeatureConfig, setting_default
+from flows.forecast.features import (
+    FeatureConfig,
+    christmas_dates,
+    is_christmas_period,
+    setting_default,
+)
 
 if TYPE_CHECKING:
     from flows.forecast.model import ModelConfig
@@ -202,10 +207,6 @@ def _holiday_names(year: int) -> dict[date, str]:
     return dict(holidays.France(years=year))
 
 
-def _christmas_period(day: date) -> bool:
-    return (day.month == 12 and day.day >= 22) or (day.month == 1 and day.day <= 2)
-
-
 def recurring_day_key(day: date) -> str | None:
     """What a day recurs as each year: its public holiday or its Christmas-period date, with
     whether it is a workday; None for an ordinary day.
@@ -215,7 +216,7 @@ def recurring_day_key(day: date) -> str | None:
     """
     day = pd.Timestamp(day).date()
     kind = "workday" if day.weekday() < 5 else "weekend"
-    if _christmas_period(day):
+    if is_christmas_period(day):
         return f"christmas-{day:%m-%d}-{kind}"
     name = _holiday_names(day.year).get(day)
     return f"{name}-{kind}" if name else None
@@ -230,16 +231,12 @@ def recurring_days_before(days: list[date], years: int) -> list[date]:
     candidates = [
         d
         for year in range(first, last + 1)
-        for d in (*_holiday_names(year), *_christmas_dates(year))
+        for d in (*_holiday_names(year), *christmas_dates(year))
     ]
     start = min(days) - timedelta(days=366 * years)
     return sorted(
         {d for d in candidates if start <= d < min(days) and recurring_day_key(d) in wanted}
     )
-
-
-def _christmas_dates(year: int) -> list[date]:
-    return [date(year, 1, 1), date(year, 1, 2), *(date(year, 12, d) for d in range(22, 32))]
 
 
 def daily_errors(forecast: pd.DataFrame, actual: pd.DataFrame) -> pd.Series:

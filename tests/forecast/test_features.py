@@ -57,6 +57,8 @@ def test_holiday_on_a_weekend_bridges_and_christmas() -> None:
             "2019-05-30",
             "2019-05-31",
             "2018-04-30",
+            "2018-05-09",
+            "2018-05-16",
             "2020-12-28",
             "2020-06-10",
         ]
@@ -69,6 +71,9 @@ def test_holiday_on_a_weekend_bridges_and_christmas() -> None:
     assert flags.loc["2019-05-30", "is_holiday"] == 1
     assert flags.loc["2019-05-31", "is_bridge"] == 1
     assert flags.loc["2018-04-30", "is_bridge"] == 1
+    # Wednesday 9 May 2018 sits between two holidays (8 May, Ascension); the next is ordinary.
+    assert flags.loc["2018-05-09", ["is_holiday", "is_bridge"]].tolist() == [0, 1]
+    assert flags.loc["2018-05-16", "is_bridge"] == 0
     assert flags.loc["2020-12-28", "is_christmas"] == 1
     assert flags.loc["2020-06-10"].sum() == 0
 

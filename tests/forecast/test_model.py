@@ -79,3 +79,36 @@ def test_training_shows_its_progress_by_boosting_round_when_asked(
     total = len(model_cfg.experts) * model_cfg.num_boost_round
     assert bar.startswith("training: 100%") and f"{total}/{total}" in bar
     assert re.search(r"\[\d\d:\d\d<\d\d:\d\d", bar)  # elapsed < time left (the ETA)
+
+
+def _paths(node: dict, names: list[str], above: frozenset = frozenset()) -> list[frozenset]:
+    """The features split on along each root-to-leaf path of a dumped tree."""
+    if "split_feature" not in node:
+        return [above]
+    here = above | {names[node["split_feature"]]}
+    return _paths(node["left_child"], names, here) + _paths(node["right_child"], names, here)
+
+
+def test_an_additive_expert_never_mixes_weather_with_calendar_or_lags_on_one_path(
+    training, model_cfg
+) -> None:
+    from dataclasses import replace
+
+    names = feature_names(training.drop(columns=["actual"]))
+    cfg = replace(model_cfg, experts=("gbm_additive_lags",))
+    booster = train_model(training, training["actual"], names, cfg).boosters["gbm_additive_lags"]
+    cols = booster.feature_name()
+    anchors = {"hour_local", "day_type", "doy_cos"}
+    seen = [False, False, False]
+    for tree in booster.dump_model()["tree_info"]:
+        for path in _paths(tree["tree_structure"], cols):
+            used = path - anchors
+            weather = any(c.startswith("t_") or c in ("hdd", "cdd") for c in used)
+            lags = any(c.startswith("lag_") for c in used)
+            calendar = any(
+                not c.startswith(("t_", "lag_")) and c not in ("hdd", "cdd") for c in used
+            )
+            assert weather + lags + calendar <= 1, f"a path mixes kinds: {sorted(used)}"
+            seen = [s or k for s, k in zip(seen, (weather, lags, calendar), strict=True)]
+    # Each kind still gets splits of its own: three effects summed, not one of them alone.
+    assert all(seen)
