@@ -45,7 +45,7 @@ class Expert:
     num_leaves: int | None = None  # None: the configured size
     level: str | None = None  # learn consumption / this column (a ratio) instead of MW
     linear: bool = False  # a linear model of the inputs in each leaf (LightGBM's linear_tree)
-    # Feature groups a tree may mix (LightGBM's interaction_constraints); None: any.
+    # Feature groups; each tree branch splits within one (interaction_constraints); None: any.
     groups: tuple[Callable[[str], bool], ...] | None = None
 
     def features(self, names: list[str]) -> list[str]:
