@@ -33,6 +33,7 @@ FORECAST_EXPERTS = (
     "gbm_additive",
     "gbm_additive_lags",
     "gbm_additive_regional",
+    "gam_ridge",
     "gbm_calendar",
 )
 
@@ -224,8 +225,9 @@ class Settings(BaseSettings):
     )
     forecast_experts: tuple[str, ...] = Field(
         FORECAST_EXPERTS,
-        description="LightGBM experts aggregated online (see flows/forecast/model.py);"
-        " `gbm_calendar` is the fallback when temperatures are missing.",
+        description="Experts aggregated online (see flows/forecast/model.py): LightGBM"
+        " boosters and the ridge GAM `gam_ridge`; `gbm_calendar` is the fallback when"
+        " temperatures are missing.",
     )
     forecast_adaptation_days: int = Field(
         42,
@@ -240,6 +242,15 @@ class Settings(BaseSettings):
     )
     forecast_aggregation_eta: float = Field(
         0.005, description="Online aggregation: learning rate per percentage point of error."
+    )
+    forecast_aggregation_gam_weight: float = Field(
+        6.0,
+        gt=0.0,
+        description="Online aggregation: starting weight of the GAM expert, in tree experts"
+        " (each tree starts at 1); the trees resemble one another, the GAM does not.",
+    )
+    forecast_gam_penalty: float = Field(
+        1.0, gt=0.0, description="Ridge penalty of the GAM expert's coefficients."
     )
     forecast_holiday_memory: float = Field(
         0.5,

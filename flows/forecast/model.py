@@ -1,4 +1,5 @@
-"""The consumption model: a panel of LightGBM experts (native API), seeded and deterministic.
+"""The consumption model: a panel of LightGBM experts (native API) and a ridge GAM (gam.py),
+seeded and deterministic.
 
 Each expert sees a different slice of the features (weather without consumption lags, with
 regional temperatures, with lags, or calendar and lags only for when weather is missing) and
@@ -19,6 +20,7 @@ from tqdm.auto import tqdm
 
 from flows.errors import ModelError
 from flows.forecast.features import WEATHER_COLUMNS, configured, setting_default
+from flows.forecast.gam import GAM_EXPERT, GAM_FEATURES, RidgeGam, is_gam_dump
 from flows.settings import Settings
 
 CATEGORICAL = ("hour_local", "day_type")
@@ -112,6 +114,8 @@ EXPERTS: dict[str, Expert] = {
             groups=_additive(_is_weather),
         ),
         Expert("gbm_calendar", lambda n: not _is_weather(n)),
+        # Not a tree: a ridge GAM (gam.py), trained and stored by its own code.
+        Expert(GAM_EXPERT, lambda n: n in GAM_FEATURES),
     )
 }
 # The expert that needs no temperature: the fallback when weather is missing.
@@ -131,6 +135,7 @@ MODEL_SETTINGS = {
     "num_threads": "forecast_num_threads",
     "seed": "forecast_seed",
     "experts": "forecast_experts",
+    "gam_penalty": "forecast_gam_penalty",
 }
 
 
@@ -153,6 +158,7 @@ class ModelConfig:
     num_threads: int = _from("num_threads")
     seed: int = _from("seed")
     experts: tuple[str, ...] = _from("experts")
+    gam_penalty: float = _from("gam_penalty")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ModelConfig:
@@ -193,7 +199,7 @@ class ConsumptionModel:
     """Boosters per expert, each over its own ordered slice of a fixed feature list."""
 
     features: list[str]
-    boosters: dict[str, lgb.Booster] = field(default_factory=dict)
+    boosters: dict[str, lgb.Booster | RidgeGam] = field(default_factory=dict)
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Each expert's forecast (MW) per row, `<expert>_mw`; NaN where its inputs are missing."""
@@ -250,6 +256,10 @@ def train_model(
         cols = expert.features(list(features))
         if not cols:
             continue  # e.g. the regional expert without regional temperatures
+        if name == GAM_EXPERT:
+            model.boosters[name] = _train_gam(frame, y, features, cfg)
+            bar.update(cfg.num_boost_round)
+            continue
         x = frame[cols].to_numpy(dtype=float)
         label = y / _level(frame, expert)
         ok = ~np.isnan(x).any(axis=1) & np.isfinite(label)
@@ -274,14 +284,36 @@ def train_model(
     return model
 
 
+def _train_gam(
+    frame: pd.DataFrame, y: np.ndarray, features: list[str], cfg: ModelConfig
+) -> RidgeGam:
+    """The GAM expert on the rows where its inputs are complete."""
+    missing = [c for c in GAM_FEATURES if c not in features]
+    if missing:
+        raise ModelError(
+            f"the {GAM_EXPERT} expert needs features {missing}; leave it out of"
+            " AGGREGAT_FORECAST_EXPERTS or add them"
+        )
+    x = frame[list(GAM_FEATURES)].to_numpy(dtype=float)
+    ok = ~np.isnan(x).any(axis=1) & np.isfinite(y) & (y > 0)
+    if ok.sum() < 24 * 7:
+        raise ModelError(f"too few complete training rows for {GAM_EXPERT}: {int(ok.sum())}")
+    return RidgeGam.fit(x[ok], y[ok], cfg.gam_penalty)
+
+
+def _load(name: str, text: str) -> lgb.Booster | RidgeGam:
+    """One expert's model from its file's text; a corrupt file is a ModelError naming it."""
+    try:
+        return RidgeGam.from_string(text) if is_gam_dump(text) else lgb.Booster(model_str=text)
+    except Exception as exc:  # LightGBM raises its own error types, and ValueError
+        raise ModelError(f"model file {name} is corrupt: {exc}") from exc
+
+
 def model_from_strings(features: list[str], texts: dict[str, str]) -> ConsumptionModel:
     """A model from its boosters' text dumps; a corrupt dump is a ModelError naming it."""
     model = ConsumptionModel(features=list(features))
     for name, text in texts.items():
-        try:
-            booster = lgb.Booster(model_str=text)
-        except Exception as exc:  # LightGBM raises its own error types, and ValueError
-            raise ModelError(f"model file {name} is corrupt: {exc}") from exc
+        booster = _load(name, text)
         unknown = [f for f in booster.feature_name() if f not in features]
         if unknown:
             raise ModelError(

@@ -32,6 +32,7 @@ from flows.forecast.features import (
     is_christmas_period,
     setting_default,
 )
+from flows.forecast.gam import GAM_EXPERT
 
 if TYPE_CHECKING:
     from flows.forecast.model import ModelConfig
@@ -51,6 +52,7 @@ class OnlineConfig:
     covariance_days: int = 120  # days of known residuals that estimate the covariance
     prior_std: float = 0.02  # residual std assumed before enough days are known
     eta: float = setting_default("forecast_aggregation_eta")  # per percentage point of error
+    gam_weight: float = setting_default("forecast_aggregation_gam_weight")  # its prior weight
     holiday_memory: float = setting_default("forecast_holiday_memory")  # share of past error
     band_days: int = 56  # days of known residuals that calibrate the band
     band_low: float = min(setting_default("forecast_quantiles"))
@@ -78,6 +80,7 @@ class OnlineConfig:
             rho=settings.forecast_kalman_rho,
             q_share=settings.forecast_kalman_drift_share,
             eta=settings.forecast_aggregation_eta,
+            gam_weight=settings.forecast_aggregation_gam_weight,
             holiday_memory=settings.forecast_holiday_memory,
         )
 
@@ -279,19 +282,24 @@ def holiday_memory(
 
 
 def aggregate(
-    experts: dict[str, pd.DataFrame], actual: pd.DataFrame, cfg: OnlineConfig
+    experts: dict[str, pd.DataFrame],
+    actual: pd.DataFrame,
+    cfg: OnlineConfig,
+    prior: dict[str, float] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Exponentially weighted average of experts, weights per local hour, from known losses.
 
-    The weights for target day T use the experts' errors on days up to T-2 (the last day
-    whose every hour is known at T-1's issue). A NaN expert gets no weight that day. Returns
-    the combined forecast and the weights (mean over hours, per day and expert).
+    Each expert starts at its `prior` weight (1 when absent). The weights for target day T
+    use the experts' errors on days up to T-2 (the last day whose every hour is known at
+    T-1's issue). A NaN expert gets no weight that day. Returns the combined forecast and the
+    weights (mean over hours, per day and expert).
     """
     names = sorted(experts)
     stack = np.stack([experts[n].to_numpy(dtype=float) for n in names], axis=-1)
     truth = actual.to_numpy(dtype=float)
     n_days = stack.shape[0]
-    log_w = np.zeros((HOURS, len(names)))
+    start = np.log([(prior or {}).get(n, 1.0) for n in names])
+    log_w = np.tile(start, (HOURS, 1))
     combined = np.full((n_days, HOURS), np.nan)
     mean_w = np.zeros((n_days, len(names)))
     for t in range(n_days):
@@ -369,7 +377,8 @@ def online_forecast(
         )
         for e in experts
     }
-    panel, _ = aggregate(adapted, actual, cfg)
+    # Eleven trees err alike; the GAM starts with the weight of several so it is not drowned.
+    panel, _ = aggregate(adapted, actual, cfg, {GAM_EXPERT: cfg.gam_weight})
     p50 = panel.copy()
     who = pd.DataFrame(np.where(panel.notna(), PANEL, ""), index=panel.index, columns=panel.columns)
     if fallback is not None:

@@ -6,6 +6,7 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from flows.forecast.online import (
     OnlineConfig,
@@ -88,6 +89,16 @@ def test_aggregation_leans_to_the_better_expert_and_skips_missing_ones() -> None
     holed.iloc[50] = np.nan
     combined, _ = aggregate({"good": holed, "bad": bad}, truth, cfg)
     pd.testing.assert_series_equal(combined.iloc[50], bad.iloc[50], check_names=False)
+
+
+def test_a_prior_weight_gives_an_expert_its_share_until_the_losses_speak() -> None:
+    truth = _truth()
+    low, high = truth * 0.99, truth * 1.01  # equally wrong: the weights never move
+    _, weights = aggregate({"low": low, "high": high}, truth, OnlineConfig(), {"high": 3.0})
+    assert np.allclose(weights["high"], 0.75)
+    worse = truth * 1.04
+    _, weights = aggregate({"low": low, "high": worse}, truth, OnlineConfig(eta=0.5), {"high": 3.0})
+    assert weights["high"].iloc[0] == pytest.approx(0.75) and weights["high"].iloc[-1] < 0.05
 
 
 def test_conformal_bands_cover_about_eighty_percent() -> None:
