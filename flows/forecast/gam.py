@@ -79,6 +79,11 @@ def design(x: np.ndarray) -> np.ndarray:
     return np.hstack(blocks)
 
 
+def basis_width() -> int:
+    """Columns of the GAM's basis."""
+    return design(np.zeros((1, len(GAM_FEATURES)))).shape[1]
+
+
 class RidgeGam:
     """A fitted GAM with the part of LightGBM's Booster interface the panel uses."""
 
@@ -91,7 +96,7 @@ class RidgeGam:
         """Ridge on log(y) over complete rows of GAM_FEATURES."""
         log_y = np.log(y)
         mean = float(log_y.mean())
-        width = design(x[:1]).shape[1]
+        width = basis_width()
         gram, moment = penalty * np.eye(width), np.zeros(width)
         # The basis is ~1,000 columns wide: a chunk at a time keeps memory flat on a worker.
         for lo in range(0, len(x), CHUNK_ROWS):
@@ -111,10 +116,8 @@ class RidgeGam:
 
     def model_to_string(self) -> str:
         """A JSON dump `from_string` reads back."""
-        return json.dumps(
-            {"kind": KIND, "features": list(GAM_FEATURES), "intercept": self.intercept}
-            | {"coef": self.coef.tolist()}
-        )
+        body = {"kind": KIND, "features": list(GAM_FEATURES), "intercept": self.intercept}
+        return json.dumps(body | {"coef": self.coef.tolist()})
 
     @classmethod
     def from_string(cls, text: str) -> RidgeGam:
@@ -125,8 +128,7 @@ class RidgeGam:
             ok = body.get("kind") == KIND and body.get("features") == list(GAM_FEATURES)
         except (ValueError, KeyError, TypeError) as exc:
             raise ModelError(f"not a ridge GAM dump: {exc}") from exc
-        width = design(np.zeros((1, len(GAM_FEATURES)))).shape[1]
-        if not ok or gam.coef.shape != (width,):
+        if not ok or gam.coef.shape != (basis_width(),):
             raise ModelError("not a ridge GAM dump of this version (features or basis differ)")
         return gam
 

@@ -377,7 +377,7 @@ def online_forecast(
         )
         for e in experts
     }
-    # Eleven trees err alike; the GAM starts with the weight of several so it is not drowned.
+    # The trees err alike; the GAM starts with the weight of several so it is not drowned.
     panel, _ = aggregate(adapted, actual, cfg, {GAM_EXPERT: cfg.gam_weight})
     p50 = panel.copy()
     who = pd.DataFrame(np.where(panel.notna(), PANEL, ""), index=panel.index, columns=panel.columns)
